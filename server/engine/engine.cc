@@ -1,0 +1,191 @@
+#include "server/engine/engine.h"
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/runtime/torch_model.h"
+#include "server/text/utf8.h"
+
+namespace eaos::engine {
+
+// Runs a batch through the model and decodes every row.
+class Engine::Processor final : public scheduler::BatchProcessor {
+ public:
+  explicit Processor(Engine* engine) : engine_(engine) {}
+
+  absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
+      const std::vector<const scheduler::WorkItem*>& batch) override {
+    std::vector<const std::vector<int64_t>*> ids;
+    ids.reserve(batch.size());
+    for (const auto* item : batch) ids.push_back(&item->encoding.ids);
+    const runtime::Batch padded =
+        runtime::Batch::Pad(ids, engine_->config_.special_tokens().pad_id());
+    absl::StatusOr<runtime::ModelOutputs> outputs = engine_->model_->Forward(padded);
+    if (!outputs.ok()) return outputs.status();
+
+    std::vector<absl::StatusOr<v1::ItemResult>> results;
+    results.reserve(batch.size());
+    for (size_t row = 0; row < batch.size(); ++row) {
+      const scheduler::WorkItem& item = *batch[row];
+      v1::ItemResult result;
+      result.set_id(item.id);
+      result.set_truncated(item.encoding.truncated);
+      result.set_num_tokens(static_cast<uint32_t>(item.encoding.size()));
+      result.set_model_version(engine_->config_.version());
+      for (auto& tuple : engine_->decoder_.Decode(item.text, item.encoding, *outputs,
+                                                  static_cast<int64_t>(row), item.threshold)) {
+        *result.add_tuples() = std::move(tuple);
+      }
+      results.push_back(std::move(result));
+    }
+    return results;
+  }
+
+ private:
+  Engine* const engine_;
+};
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options,
+                                                     scheduler::SchedulerObserver* observer) {
+  absl::StatusOr<runtime::ModelConfig> config = runtime::LoadModelConfig(options.model_dir);
+  if (!config.ok()) return config.status();
+  text::TokenizerOptions tok_options;
+  tok_options.model_path = options.model_dir + "/" + config->tokenizer();
+  tok_options.bos_id = config->special_tokens().bos_id();
+  tok_options.eos_id = config->special_tokens().eos_id();
+  tok_options.max_length = static_cast<int>(config->max_length());
+  auto tokenizer = text::Tokenizer::Load(tok_options);
+  if (!tokenizer.ok()) return tokenizer.status();
+  runtime::TorchModelOptions model_options;
+  model_options.model_dir = options.model_dir;
+  model_options.device = options.device;
+  model_options.intra_op_threads = options.intra_op_threads;
+  auto model = runtime::LoadTorchModel(*config, model_options);
+  if (!model.ok()) return model.status();
+  return Create(options, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    const EngineOptions& options, runtime::ModelConfig config,
+    std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
+    scheduler::SchedulerObserver* observer) {
+  const auto& s = options.scheduling;
+  if (s.max_batch_size < 1 || s.max_queue_items < 1) {
+    return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
+  }
+  if (s.max_batch_tokens < static_cast<int>(config.max_length())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch_tokens (", s.max_batch_tokens,
+                     ") must be at least the model's max_length (", config.max_length(), ")"));
+  }
+  if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_items_per_request must be in [1, max_queue_items=", s.max_queue_items, "]"));
+  }
+  absl::StatusOr<decode::Decoder> decoder = decode::Decoder::Create(config);
+  if (!decoder.ok()) return decoder.status();
+  std::unique_ptr<Engine> engine(new Engine(options, std::move(config), std::move(tokenizer),
+                                            std::move(model), *std::move(decoder)));
+  engine->processor_ = std::make_unique<Processor>(engine.get());
+  engine->scheduler_ =
+      std::make_unique<scheduler::Scheduler>(s, engine->processor_.get(), observer);
+  return engine;
+}
+
+Engine::Engine(const EngineOptions& options, runtime::ModelConfig config,
+               std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
+               decode::Decoder decoder)
+    : options_(options),
+      config_(std::move(config)),
+      tokenizer_(std::move(tokenizer)),
+      model_(std::move(model)),
+      decoder_(std::move(decoder)) {}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::Shutdown() {
+  if (scheduler_) scheduler_->Shutdown();
+}
+
+absl::Status Engine::CheckRequest(int item_count, const v1::PredictOptions& options) const {
+  if (item_count > options_.max_items_per_request) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request has ", item_count, " items; the limit is ",
+                     options_.max_items_per_request,
+                     " per call (split it, or use PredictStream)"));
+  }
+  if (options.has_confidence_threshold()) {
+    const float t = options.confidence_threshold();
+    if (!(t >= 0.0f && t <= 1.0f)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("confidence_threshold must be in [0, 1], got ", t));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Engine::Prepare(const v1::Item& item,
+                                                                      float threshold) const {
+  if (item.id().size() > static_cast<size_t>(options_.max_id_bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat("id is ", item.id().size(),
+                                                   " bytes; the limit is ", options_.max_id_bytes));
+  }
+  const std::string& text = item.text();
+  if (text.size() > static_cast<size_t>(options_.max_text_bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat("text is ", text.size(),
+                                                   " bytes; the limit is ", options_.max_text_bytes,
+                                                   " bytes (split longer documents)"));
+  }
+  size_t bad = 0;
+  if (!text::IsValidUtf8(text, &bad)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("text is not valid UTF-8 (bad byte sequence at byte offset ", bad, ")"));
+  }
+  bool blank = true;
+  for (size_t p = 0; p < text.size();) {
+    const size_t ws = text::WhitespaceLengthAt(text, p);
+    if (ws == 0) {
+      blank = false;
+      break;
+    }
+    p += ws;
+  }
+  if (blank) return absl::InvalidArgumentError("text is empty or only whitespace");
+
+  absl::StatusOr<text::Encoding> encoding = tokenizer_->Encode(text);
+  if (!encoding.ok()) return encoding.status();
+  auto work = std::make_unique<scheduler::WorkItem>();
+  work->id = item.id();
+  work->text = text;
+  work->encoding = *std::move(encoding);
+  work->threshold = threshold;
+  return work;
+}
+
+absl::Status Engine::Submit(std::vector<std::unique_ptr<scheduler::WorkItem>> items) {
+  return scheduler_->Submit(std::move(items));
+}
+
+v1::ModelInfo Engine::Info() const {
+  v1::ModelInfo info;
+  info.set_name(config_.name());
+  info.set_version(config_.version());
+  info.set_max_length(config_.max_length());
+  for (const auto& a : config_.aspects()) info.add_aspects(a);
+  for (const auto& s : config_.sentiments()) info.add_sentiments(s);
+  for (const auto& l : config_.span_labels()) info.add_span_labels(l);
+  info.set_device(model_->device());
+  info.set_intra_op_threads(static_cast<uint32_t>(options_.intra_op_threads));
+  auto* limits = info.mutable_limits();
+  const auto& s = options_.scheduling;
+  limits->set_max_batch_size(s.max_batch_size);
+  limits->set_max_batch_tokens(s.max_batch_tokens);
+  limits->set_max_queue_delay_us(static_cast<uint32_t>(absl::ToInt64Microseconds(s.max_queue_delay)));
+  limits->set_max_queue_items(s.max_queue_items);
+  limits->set_max_items_per_request(options_.max_items_per_request);
+  limits->set_max_text_bytes(options_.max_text_bytes);
+  return info;
+}
+
+}  // namespace eaos::engine

@@ -1,0 +1,95 @@
+// Engine: the loaded model and everything between a request item and its result.
+//
+// Owns the model config, tokenizer, model, decoder and scheduler. The service asks it to check
+// and tokenize items (Prepare) and to queue them (Submit); results come back through each item's
+// callback. Load() builds the whole path from a model directory and refuses a directory that
+// breaks the model contract.
+//
+// Thread-safety: all methods may be called concurrently; the engine is shared by every call.
+//
+//   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Load(options);
+//   absl::StatusOr<std::unique_ptr<WorkItem>> item = (*engine)->Prepare(request_item, 0.5f);
+//   (*item)->done = [](absl::StatusOr<v1::ItemResult> r) { ... };
+//   absl::Status admitted = (*engine)->Submit(std::move(items));
+#ifndef EAOS_SERVER_ENGINE_ENGINE_H_
+#define EAOS_SERVER_ENGINE_ENGINE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "eaos/v1/eaos.pb.h"
+#include "server/decode/decoder.h"
+#include "server/runtime/model.h"
+#include "server/runtime/model_config.h"
+#include "server/scheduler/scheduler.h"
+#include "server/text/tokenizer.h"
+
+namespace eaos::engine {
+
+struct EngineOptions {
+  std::string model_dir;
+  std::string device = "cpu";
+  int intra_op_threads = 0;  // 0: hardware threads
+  scheduler::SchedulerOptions scheduling;
+  int max_items_per_request = 1000;
+  int max_text_bytes = 16 * 1024;
+  int max_id_bytes = 1024;
+};
+
+class Engine {
+ public:
+  // Loads the model directory: model.json, tokenizer, TorchScript model; runs the warm-up forward
+  // that checks the outputs against model.json.
+  static absl::StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options,
+                                                      scheduler::SchedulerObserver* observer);
+
+  // For tests: an engine around a given model (e.g. a fake) and tokenizer.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      const EngineOptions& options, runtime::ModelConfig config,
+      std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
+      scheduler::SchedulerObserver* observer);
+
+  ~Engine();  // Shutdown()
+
+  // Request-level checks: item count and threshold. INVALID_ARGUMENT with the reason.
+  absl::Status CheckRequest(int item_count, const v1::PredictOptions& options) const;
+
+  // Item-level checks (id, empty/oversized/invalid UTF-8 text) and tokenization. The returned item
+  // has no callback yet.
+  absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Prepare(const v1::Item& item,
+                                                                float threshold) const;
+
+  // See Scheduler::Submit: all or nothing; on error the caller answers the items.
+  absl::Status Submit(std::vector<std::unique_ptr<scheduler::WorkItem>> items);
+
+  // Finishes queued work and stops the scheduler.
+  void Shutdown();
+
+  v1::ModelInfo Info() const;
+  const runtime::ModelConfig& config() const { return config_; }
+  int64_t queue_depth() const { return scheduler_->queue_depth(); }
+
+  static float Threshold(const v1::PredictOptions& options) {
+    return options.has_confidence_threshold() ? options.confidence_threshold() : 0.5f;
+  }
+
+ private:
+  class Processor;
+  Engine(const EngineOptions& options, runtime::ModelConfig config,
+         std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
+         decode::Decoder decoder);
+
+  const EngineOptions options_;
+  const runtime::ModelConfig config_;
+  const std::unique_ptr<text::Tokenizer> tokenizer_;
+  const std::unique_ptr<runtime::Model> model_;
+  const decode::Decoder decoder_;
+  std::unique_ptr<Processor> processor_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+};
+
+}  // namespace eaos::engine
+
+#endif  // EAOS_SERVER_ENGINE_ENGINE_H_

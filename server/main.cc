@@ -1,0 +1,63 @@
+// eaos-server: parses flags and runs the server (server/service/server.h).
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "server/service/server.h"
+
+#ifndef EAOS_DEFAULT_MODEL_DIR
+#define EAOS_DEFAULT_MODEL_DIR "models/demo"
+#endif
+
+ABSL_FLAG(std::string, model_dir, EAOS_DEFAULT_MODEL_DIR,
+          "Model directory (model.pt, tokenizer.model, model.json)");
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address; port 0 picks a free port");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+          "Prometheus /metrics address; port 0 picks a free port, empty disables");
+ABSL_FLAG(std::string, device, "cpu", "Torch device: cpu, cuda or cuda:N");
+ABSL_FLAG(int, threads, 0, "Intra-op threads for the model; 0 = hardware threads");
+ABSL_FLAG(int, max_batch_size, 64, "Most items in one batch; 1 turns batching off");
+ABSL_FLAG(int, max_batch_tokens, 8192,
+          "Most tokens in one batch, counted as rows x longest row (padding included)");
+ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(5),
+          "Longest an item waits for its batch to fill");
+ABSL_FLAG(int, max_queue_items, 20000,
+          "Items waiting at most; beyond it calls get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_items_per_request, 1000, "Items per Predict call or PredictStream message");
+ABSL_FLAG(int, max_text_bytes, 16384, "Longest accepted text in bytes (longer: INVALID_ARGUMENT)");
+ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message, either direction");
+ABSL_FLAG(int, max_stream_in_flight, 2048,
+          "Items of one stream queued or unsent at most; reading pauses beyond it");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
+          "On SIGTERM, how long in-flight calls may take to finish");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "eaos-server: serves one EAOS model to many clients over gRPC with dynamic batching.\n"
+      "Usage: eaos-server [--model_dir=DIR] [--listen=HOST:PORT] [flags]");
+  absl::ParseCommandLine(argc, argv);
+
+  eaos::service::ServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.service.max_stream_in_flight = absl::GetFlag(FLAGS_max_stream_in_flight);
+  auto& engine = options.engine;
+  engine.model_dir = absl::GetFlag(FLAGS_model_dir);
+  engine.device = absl::GetFlag(FLAGS_device);
+  engine.intra_op_threads = absl::GetFlag(FLAGS_threads);
+  if (engine.intra_op_threads <= 0) {
+    engine.intra_op_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  engine.max_items_per_request = absl::GetFlag(FLAGS_max_items_per_request);
+  engine.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
+  engine.scheduling.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  engine.scheduling.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  engine.scheduling.max_queue_delay = absl::GetFlag(FLAGS_max_queue_delay);
+  engine.scheduling.max_queue_items = absl::GetFlag(FLAGS_max_queue_items);
+  return eaos::service::RunServer(options);
+}

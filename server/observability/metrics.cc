@@ -1,0 +1,154 @@
+#include "server/observability/metrics.h"
+
+#include <cmath>
+
+namespace eaos::observability {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+constexpr std::array<const char*, 3> kMethodNames = {"Predict", "PredictStream", "GetModelInfo"};
+constexpr std::array<const char*, 17> kCodeNames = {
+    "OK",          "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",       "DATA_LOSS",
+    "UNAUTHENTICATED"};
+
+// Seconds from 100 us to ~100 s, roughly x2.5 apart.
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10, 30, 100};
+}
+
+prometheus::Histogram::BucketBoundaries PowersOfTwo(int max_exponent) {
+  prometheus::Histogram::BucketBoundaries b;
+  for (int e = 0; e <= max_exponent; ++e) b.push_back(std::ldexp(1.0, e));
+  return b;
+}
+
+}  // namespace
+
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std::move(registry)) {
+  auto& requests = BuildCounter()
+                       .Name("eaos_requests_total")
+                       .Help("Finished RPCs by method and gRPC status code")
+                       .Register(*registry_);
+  auto& request_latency = BuildHistogram()
+                              .Name("eaos_request_duration_seconds")
+                              .Help("RPC duration from start to finish, by method")
+                              .Register(*registry_);
+  for (int m = 0; m < kMethods; ++m) {
+    for (int c = 0; c < kCodes; ++c) {
+      requests_[m][c] = &requests.Add({{"method", kMethodNames[m]}, {"code", kCodeNames[c]}});
+    }
+    request_latency_[m] = &request_latency.Add({{"method", kMethodNames[m]}}, LatencyBuckets());
+  }
+
+  auto& items = BuildCounter()
+                    .Name("eaos_items_total")
+                    .Help("Items answered, by outcome (ok, error, rejected: queue full)")
+                    .Register(*registry_);
+  items_ok_ = &items.Add({{"outcome", "ok"}});
+  items_error_ = &items.Add({{"outcome", "error"}});
+  items_rejected_ = &items.Add({{"outcome", "rejected"}});
+  item_latency_ = &BuildHistogram()
+                       .Name("eaos_item_latency_seconds")
+                       .Help("Item latency from arrival at the server to its answer")
+                       .Register(*registry_)
+                       .Add({}, LatencyBuckets());
+  queue_wait_ = &BuildHistogram()
+                     .Name("eaos_queue_wait_seconds")
+                     .Help("Time an item waited in the queue before its batch started")
+                     .Register(*registry_)
+                     .Add({}, LatencyBuckets());
+  queue_depth_ = &BuildGauge()
+                      .Name("eaos_queue_depth")
+                      .Help("Items waiting in the scheduler queue")
+                      .Register(*registry_)
+                      .Add({});
+  batches_ = &BuildCounter()
+                  .Name("eaos_batches_total")
+                  .Help("Batches run through the model")
+                  .Register(*registry_)
+                  .Add({});
+  batch_failures_ = &BuildCounter()
+                         .Name("eaos_batch_failures_total")
+                         .Help("Batches whose forward pass failed (every item got the error)")
+                         .Register(*registry_)
+                         .Add({});
+  batch_size_ = &BuildHistogram()
+                     .Name("eaos_batch_size")
+                     .Help("Items per batch")
+                     .Register(*registry_)
+                     .Add({}, PowersOfTwo(10));
+  batch_tokens_ = &BuildHistogram()
+                       .Name("eaos_batch_tokens")
+                       .Help("Tokens per batch, padding included (rows x longest row)")
+                       .Register(*registry_)
+                       .Add({}, PowersOfTwo(17));
+  batch_padding_ratio_ = &BuildHistogram()
+                              .Name("eaos_batch_padding_ratio")
+                              .Help("Share of a batch's tokens that are padding")
+                              .Register(*registry_)
+                              .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
+                                                                      0.6, 0.7, 0.8, 0.9});
+  batch_duration_ = &BuildHistogram()
+                         .Name("eaos_batch_duration_seconds")
+                         .Help("Model forward plus decoding time per batch")
+                         .Register(*registry_)
+                         .Add({}, LatencyBuckets());
+  auto& tokens = BuildCounter()
+                     .Name("eaos_tokens_total")
+                     .Help("Tokens run through the model, by kind (real, padded: real + padding)")
+                     .Register(*registry_);
+  real_tokens_ = &tokens.Add({{"kind", "real"}});
+  padded_tokens_ = &tokens.Add({{"kind", "padded"}});
+  model_info_ = &BuildGauge()
+                     .Name("eaos_model_info")
+                     .Help("The loaded model (value 1), labelled with name, version and device")
+                     .Register(*registry_);
+}
+
+void Metrics::RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency) {
+  const int m = static_cast<int>(method);
+  const int c = static_cast<int>(code);
+  requests_[m][(c >= 0 && c < kCodes) ? c : static_cast<int>(grpc::StatusCode::UNKNOWN)]
+      ->Increment();
+  request_latency_[m]->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::RecordItem(bool ok, absl::Duration latency) {
+  (ok ? items_ok_ : items_error_)->Increment();
+  item_latency_->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::SetModelInfo(const std::string& name, const std::string& version,
+                           const std::string& device) {
+  model_info_->Add({{"name", name}, {"version", version}, {"device", device}}).Set(1);
+}
+
+void Metrics::OnBatch(const scheduler::BatchStats& stats) {
+  batches_->Increment();
+  if (stats.failed) batch_failures_->Increment();
+  batch_size_->Observe(static_cast<double>(stats.rows));
+  batch_tokens_->Observe(static_cast<double>(stats.padded_tokens));
+  if (stats.padded_tokens > 0) {
+    batch_padding_ratio_->Observe(1.0 - static_cast<double>(stats.real_tokens) /
+                                            static_cast<double>(stats.padded_tokens));
+  }
+  batch_duration_->Observe(absl::ToDoubleSeconds(stats.process_time));
+  real_tokens_->Increment(static_cast<double>(stats.real_tokens));
+  padded_tokens_->Increment(static_cast<double>(stats.padded_tokens));
+  for (const absl::Duration wait : stats.queue_waits) {
+    queue_wait_->Observe(absl::ToDoubleSeconds(wait));
+  }
+}
+
+void Metrics::OnQueueDepth(int64_t depth) { queue_depth_->Set(static_cast<double>(depth)); }
+
+void Metrics::OnRejected(int64_t items) { items_rejected_->Increment(static_cast<double>(items)); }
+
+}  // namespace eaos::observability

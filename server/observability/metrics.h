@@ -1,0 +1,74 @@
+// Prometheus metrics of the server, exposed on their own port (/metrics).
+//
+// All families and labelled children are built once in the constructor; hot paths only call
+// Increment/Observe/Set. Names follow Prometheus conventions (base units, _total, _seconds).
+//
+// Thread-safety: every method may be called from any thread.
+//
+//   auto registry = std::make_shared<prometheus::Registry>();
+//   Metrics metrics(registry);
+//   metrics.RecordRequest(Method::kPredict, grpc::StatusCode::OK, absl::Milliseconds(3));
+#ifndef EAOS_SERVER_OBSERVABILITY_METRICS_H_
+#define EAOS_SERVER_OBSERVABILITY_METRICS_H_
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "grpcpp/support/status.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "server/scheduler/scheduler.h"
+
+namespace eaos::observability {
+
+enum class Method { kPredict = 0, kPredictStream = 1, kGetModelInfo = 2 };
+
+class Metrics final : public scheduler::SchedulerObserver {
+ public:
+  explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
+
+  // One finished RPC, by method and status code.
+  void RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency);
+  // One answered item: ok or an error result; latency from arrival to answer.
+  void RecordItem(bool ok, absl::Duration latency);
+  void SetModelInfo(const std::string& name, const std::string& version,
+                    const std::string& device);
+
+  // scheduler::SchedulerObserver
+  void OnBatch(const scheduler::BatchStats& stats) override;
+  void OnQueueDepth(int64_t depth) override;
+  void OnRejected(int64_t items) override;
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+ private:
+  static constexpr int kMethods = 3;
+  static constexpr int kCodes = 17;  // grpc::StatusCode values 0..16
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::array<std::array<prometheus::Counter*, kCodes>, kMethods> requests_{};
+  std::array<prometheus::Histogram*, kMethods> request_latency_{};
+  prometheus::Counter* items_ok_;
+  prometheus::Counter* items_error_;
+  prometheus::Counter* items_rejected_;
+  prometheus::Histogram* item_latency_;
+  prometheus::Histogram* queue_wait_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Counter* batches_;
+  prometheus::Counter* batch_failures_;
+  prometheus::Histogram* batch_size_;
+  prometheus::Histogram* batch_tokens_;
+  prometheus::Histogram* batch_padding_ratio_;
+  prometheus::Histogram* batch_duration_;
+  prometheus::Counter* real_tokens_;
+  prometheus::Counter* padded_tokens_;
+  prometheus::Family<prometheus::Gauge>* model_info_;
+};
+
+}  // namespace eaos::observability
+
+#endif  // EAOS_SERVER_OBSERVABILITY_METRICS_H_

@@ -1,0 +1,62 @@
+// The model as the scheduler sees it: padded token batches in, per-position logits out.
+//
+// Implementations: TorchModel (torch_model.h) runs a TorchScript module; tests use fakes.
+// Thread-safety: Forward() is called from one thread at a time (the batch runner); implementations
+// need not be reentrant.
+//
+//   Batch batch = Batch::Pad({enc_a.ids, enc_b.ids}, /*pad_id=*/0);
+//   absl::StatusOr<ModelOutputs> out = model->Forward(batch);
+//   const float* row = out->span.Row(/*item=*/1, /*position=*/3);  // span_labels logits
+#ifndef EAOS_SERVER_RUNTIME_MODEL_H_
+#define EAOS_SERVER_RUNTIME_MODEL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace eaos::runtime {
+
+// Right-padded token ids, row-major [rows, cols].
+struct Batch {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> attention_mask;  // 1 real, 0 padding
+
+  // Pads `sequences` on the right with pad_id to the longest one.
+  static Batch Pad(const std::vector<const std::vector<int64_t>*>& sequences, int64_t pad_id);
+  int64_t tokens() const { return rows * cols; }  // padding included
+};
+
+// One output of forward(): float32, row-major [rows, cols, labels].
+struct Logits {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t labels = 0;
+  std::vector<float> data;
+
+  const float* Row(int64_t item, int64_t position) const {
+    return data.data() + (item * cols + position) * labels;
+  }
+};
+
+struct ModelOutputs {
+  Logits span;       // [rows, cols, span_labels]
+  Logits aspect;     // [rows, cols, aspects]
+  Logits sentiment;  // [rows, cols, sentiments]
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Runs one batch. Errors are returned, never thrown.
+  virtual absl::StatusOr<ModelOutputs> Forward(const Batch& batch) = 0;
+  // Where the model runs, e.g. "cpu" or "cuda:0".
+  virtual std::string device() const = 0;
+};
+
+}  // namespace eaos::runtime
+
+#endif  // EAOS_SERVER_RUNTIME_MODEL_H_

@@ -1,0 +1,40 @@
+// Loading and checking model.json (docs/model-contract.md).
+//
+// Thread-safety: free functions; the returned config is an immutable value.
+//
+//   absl::StatusOr<ModelConfig> config = LoadModelConfig("models/demo");
+//   if (!config.ok()) { /* message names the field that is wrong */ }
+#ifndef EAOS_SERVER_RUNTIME_MODEL_CONFIG_H_
+#define EAOS_SERVER_RUNTIME_MODEL_CONFIG_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "eaos/model/v1/model_config.pb.h"
+
+namespace eaos::runtime {
+
+using ModelConfig = ::eaos::model::v1::ModelConfig;
+
+// The three outputs of forward() and the label list each one's last dimension indexes.
+inline constexpr absl::string_view kSpanOutput = "span_logits";
+inline constexpr absl::string_view kAspectOutput = "aspect_logits";
+inline constexpr absl::string_view kSentimentOutput = "sentiment_logits";
+
+// Parses model.json text and checks it against the contract.
+absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json);
+
+// Reads <model_dir>/model.json and parses it.
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+
+// Checks a parsed config: required fields, label sets, the outputs map. The message says what is
+// wrong and what was expected.
+absl::Status ValidateModelConfig(const ModelConfig& config);
+
+// Number of labels of the label list named `label_set` ("span_labels", "aspects", "sentiments").
+int LabelCount(const ModelConfig& config, absl::string_view label_set);
+
+}  // namespace eaos::runtime
+
+#endif  // EAOS_SERVER_RUNTIME_MODEL_CONFIG_H_

@@ -1,0 +1,156 @@
+#include "server/runtime/torch_model.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace eaos::runtime {
+namespace {
+
+std::string ShapeString(const at::Tensor& t) { return absl::StrJoin(t.sizes().vec(), ", "); }
+
+// Copies one named output into Logits, checking rank and the batch dimensions.
+absl::Status ToLogits(const c10::Dict<c10::IValue, c10::IValue>& dict, absl::string_view name,
+                      const Batch& batch, Logits* out) {
+  auto it = dict.find(c10::IValue(std::string(name)));
+  if (it == dict.end()) {
+    std::vector<std::string> keys;
+    for (const auto& entry : dict) {
+      keys.push_back(entry.key().isString() ? entry.key().toStringRef() : "<non-string>");
+    }
+    return absl::FailedPreconditionError(absl::StrCat("forward() output \"", name,
+                                                      "\" is missing; the model returned {",
+                                                      absl::StrJoin(keys, ", "), "}"));
+  }
+  if (!it->value().isTensor()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("forward() output \"", name, "\" is not a tensor"));
+  }
+  at::Tensor t = it->value().toTensor();
+  if (!t.is_floating_point()) {
+    return absl::FailedPreconditionError(absl::StrCat("forward() output \"", name,
+                                                      "\" must be floating point, got ",
+                                                      std::string(c10::toString(t.scalar_type()))));
+  }
+  if (t.dim() != 3 || t.size(0) != batch.rows || t.size(1) != batch.cols) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("forward() output \"", name, "\" has shape [", ShapeString(t),
+                     "], expected [", batch.rows, ", ", batch.cols, ", labels]"));
+  }
+  t = t.to(at::kCPU, at::kFloat).contiguous();
+  out->rows = t.size(0);
+  out->cols = t.size(1);
+  out->labels = t.size(2);
+  const float* p = t.data_ptr<float>();
+  out->data.assign(p, p + t.numel());
+  return absl::OkStatus();
+}
+
+class TorchModel final : public Model {
+ public:
+  TorchModel(torch::jit::Module module, at::Device device)
+      : module_(std::move(module)), device_(device) {}
+
+  absl::StatusOr<ModelOutputs> Forward(const Batch& batch) override {
+    if (batch.rows == 0 || batch.cols == 0) return absl::InvalidArgumentError("empty batch");
+    try {
+      c10::InferenceMode guard;
+      auto opts = torch::TensorOptions().dtype(torch::kInt64);
+      // from_blob does not copy; the batch outlives the forward call.
+      at::Tensor ids = torch::from_blob(const_cast<int64_t*>(batch.input_ids.data()),
+                                        {batch.rows, batch.cols}, opts)
+                           .to(device_);
+      at::Tensor mask = torch::from_blob(const_cast<int64_t*>(batch.attention_mask.data()),
+                                         {batch.rows, batch.cols}, opts)
+                            .to(device_);
+      c10::IValue result = module_.forward({ids, mask});
+      if (!result.isGenericDict()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "forward() must return Dict[str, Tensor], got ", result.tagKind()));
+      }
+      const auto dict = result.toGenericDict();
+      ModelOutputs out;
+      for (auto [name, logits] : {std::pair{kSpanOutput, &out.span},
+                                  std::pair{kAspectOutput, &out.aspect},
+                                  std::pair{kSentimentOutput, &out.sentiment}}) {
+        if (auto s = ToLogits(dict, name, batch, logits); !s.ok()) return s;
+      }
+      return out;
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("forward failed: ", e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("forward failed: ", e.what()));
+    }
+  }
+
+  std::string device() const override { return device_.str(); }
+
+ private:
+  torch::jit::Module module_;
+  at::Device device_;
+};
+
+}  // namespace
+
+absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
+                          const ModelOutputs& outputs) {
+  for (auto [name, logits] : {std::pair{kSpanOutput, &outputs.span},
+                              std::pair{kAspectOutput, &outputs.aspect},
+                              std::pair{kSentimentOutput, &outputs.sentiment}}) {
+    const std::string& label_set = config.outputs().at(std::string(name));
+    const int expected = LabelCount(config, label_set);
+    if (logits->rows != batch.rows || logits->cols != batch.cols || logits->labels != expected) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model.pt does not match model.json: output \"", name, "\" has shape [", logits->rows,
+          ", ", logits->cols, ", ", logits->labels, "] but model.json has ", expected, " ",
+          label_set, " (expected [", batch.rows, ", ", batch.cols, ", ", expected, "])"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
+                                                      const TorchModelOptions& options) {
+  const int threads = options.intra_op_threads > 0
+                          ? options.intra_op_threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  const std::string path = options.model_dir + "/model.pt";
+  std::unique_ptr<TorchModel> model;
+  try {
+    const at::Device device(options.device);
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("device ", options.device, " requested but CUDA is not available"));
+    }
+    torch::jit::Module module = torch::jit::load(path, device);
+    module.eval();
+    model = std::make_unique<TorchModel>(std::move(module), device);
+  } catch (const c10::Error& e) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot load ", path, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot load ", path, ": ", e.what()));
+  }
+
+  // Warm-up forward on two rows of different lengths; checks the contract's output shapes.
+  const auto& st = config.special_tokens();
+  std::vector<int64_t> a = {st.bos_id(), st.unk_id(), st.unk_id(), st.eos_id()};
+  std::vector<int64_t> b = {st.bos_id(), st.unk_id(), st.eos_id()};
+  const Batch batch = Batch::Pad({&a, &b}, st.pad_id());
+  absl::StatusOr<ModelOutputs> out = model->Forward(batch);
+  if (!out.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model.pt does not match the model contract: ", out.status().message()));
+  }
+  if (auto s = CheckOutputs(config, batch, *out); !s.ok()) return s;
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace eaos::runtime

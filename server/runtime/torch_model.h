@@ -1,0 +1,38 @@
+// TorchModel: a TorchScript model directory behind the Model interface.
+//
+// Loads <dir>/model.pt once, runs forward under torch::InferenceMode with an explicit intra-op
+// thread count, checks the outputs against model.json at load (a warm-up forward) and converts
+// LibTorch exceptions into absl::Status. Thread-safety: as Model (one Forward at a time).
+//
+//   TorchModelOptions opts{.model_dir = "models/demo", .intra_op_threads = 2};
+//   absl::StatusOr<std::unique_ptr<Model>> model = LoadTorchModel(config, opts);
+#ifndef EAOS_SERVER_RUNTIME_TORCH_MODEL_H_
+#define EAOS_SERVER_RUNTIME_TORCH_MODEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/runtime/model.h"
+#include "server/runtime/model_config.h"
+
+namespace eaos::runtime {
+
+struct TorchModelOptions {
+  std::string model_dir;
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  int intra_op_threads = 0;    // 0: the number of hardware threads
+};
+
+// Loads the TorchScript module and validates its outputs against `config` with a warm-up forward.
+// The error names the output that is missing or whose shape/dtype differs from model.json.
+absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
+                                                      const TorchModelOptions& options);
+
+// Checks forward() outputs (shapes [rows, cols, labels]) against the config.
+absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
+                          const ModelOutputs& outputs);
+
+}  // namespace eaos::runtime
+
+#endif  // EAOS_SERVER_RUNTIME_TORCH_MODEL_H_

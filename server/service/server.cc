@@ -1,0 +1,121 @@
+#include "server/service/server.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "prometheus/exposer.h"
+#include "server/observability/metrics.h"
+
+namespace eaos::service {
+namespace {
+
+constexpr char kServiceName[] = "eaos.v1.EaosService";
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "%s eaos-server: %s\n",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()).c_str(),
+               line.c_str());
+  std::fflush(stderr);
+}
+
+// Replaces the port of "host:port" (IPv6 hosts in brackets).
+std::string WithPort(const std::string& address, int port) {
+  const size_t colon = address.rfind(':');
+  return absl::StrCat(colon == std::string::npos ? address : address.substr(0, colon), ":", port);
+}
+
+void SetHealth(grpc::Server* server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(serving);  // every service, "" included
+  health->SetServingStatus(kServiceName, serving);
+}
+
+}  // namespace
+
+int RunServer(const ServerOptions& options) {
+  // Signals go to a dedicated thread; every thread created from here on inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  absl::Notification stop;
+  std::thread signal_thread([&signals, &stop] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
+    stop.Notify();
+  });
+  signal_thread.detach();
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  observability::Metrics metrics(registry);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_at = "disabled";
+  if (!options.metrics_address.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(options.metrics_address);
+    } catch (const std::exception& e) {
+      Log(absl::StrCat("cannot serve metrics on ", options.metrics_address, ": ", e.what()));
+      return 1;
+    }
+    exposer->RegisterCollectable(registry);
+    metrics_at = WithPort(options.metrics_address, exposer->GetListeningPorts().front());
+  }
+
+  EaosServiceImpl service(&metrics, options.service);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Log(absl::StrCat("cannot listen on ", options.listen_address));
+    return 1;
+  }
+  SetHealth(server.get(), false);
+  // Tests and scripts read the ports from this line.
+  Log(absl::StrCat("listening on ", WithPort(options.listen_address, port), " metrics on ",
+                   metrics_at));
+
+  const absl::Time load_start = absl::Now();
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+      engine::Engine::Load(options.engine, &metrics);
+  if (!engine.ok()) {
+    Log(absl::StrCat("cannot load model from ", options.engine.model_dir, ": ",
+                     engine.status().ToString()));
+    server->Shutdown(absl::ToChronoTime(absl::Now()));
+    return 1;
+  }
+  const v1::ModelInfo info = (*engine)->Info();
+  metrics.SetModelInfo(info.name(), info.version(), info.device());
+  service.SetEngine(engine->get());
+  SetHealth(server.get(), true);
+  Log(absl::StrCat("model ", info.name(), " ", info.version(), " ready on ", info.device(), " (",
+                   info.intra_op_threads(), " threads) in ",
+                   absl::FormatDuration(absl::Now() - load_start), "; SERVING"));
+
+  stop.WaitForNotification();
+  SetHealth(server.get(), false);
+  // Refuses new calls, lets in-flight ones finish until the deadline, then cancels the rest.
+  server->Shutdown(absl::ToChronoTime(absl::Now() + options.shutdown_grace));
+  (*engine)->Shutdown();
+  service.SetEngine(nullptr);
+  Log("drained; exiting");
+  return 0;
+}
+
+}  // namespace eaos::service

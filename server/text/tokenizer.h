@@ -1,0 +1,70 @@
+// Sentencepiece tokenizer with byte offsets back into the original UTF-8 text.
+//
+// Sentencepiece itself lives behind libeaos_spm.so (see spm_shim.h); this class dlopens it, so
+// nothing else in the process sees sentencepiece's embedded protobuf.
+//
+// Thread-safety: Encode() is const and safe to call from many threads at once.
+//
+//   auto tok = Tokenizer::Load({.model_path = dir + "/tokenizer.model", .max_length = 128});
+//   absl::StatusOr<Encoding> e = (*tok)->Encode("Chương trình rất hay!");
+//   // e->ids = {bos, ..., eos}; e->begins/ends give each position's byte range in the text.
+#ifndef EAOS_SERVER_TEXT_TOKENIZER_H_
+#define EAOS_SERVER_TEXT_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace eaos::text {
+
+// Model input for one text: [BOS] pieces... [EOS], at most max_length positions.
+struct Encoding {
+  std::vector<int64_t> ids;
+  // Byte range [begins[i], ends[i]) of position i in the text; BOS and EOS have empty ranges.
+  std::vector<uint32_t> begins;
+  std::vector<uint32_t> ends;
+  bool truncated = false;  // the text had more than max_length - 2 pieces
+
+  size_t size() const { return ids.size(); }
+};
+
+struct TokenizerOptions {
+  std::string model_path;  // the sentencepiece .model file
+  // libeaos_spm.so to load; empty: $EAOS_SPM_SHIM, else beside the executable, else the
+  // installed library path.
+  std::string shim_path;
+  int64_t bos_id = 2;
+  int64_t eos_id = 3;
+  int max_length = 128;  // counts BOS and EOS
+};
+
+class Tokenizer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const TokenizerOptions& options);
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  // `text` must be valid UTF-8 (callers validate first).
+  absl::StatusOr<Encoding> Encode(absl::string_view text) const;
+
+  int vocab_size() const;
+  int max_length() const { return options_.max_length; }
+
+ struct Shim;  // the dlopen'ed entry points of libeaos_spm.so (tokenizer.cc)
+
+ private:
+  Tokenizer(TokenizerOptions options, const Shim* shim, void* processor);
+
+  TokenizerOptions options_;
+  const Shim* shim_;
+  void* processor_;  // eaos_spm*
+};
+
+}  // namespace eaos::text
+
+#endif  // EAOS_SERVER_TEXT_TOKENIZER_H_

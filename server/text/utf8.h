@@ -1,0 +1,32 @@
+// UTF-8 validation and byte <-> code point offset mapping.
+//
+// Thread-safe: free functions without state.
+//
+//   if (!eaos::text::IsValidUtf8(s)) return InvalidArgument(...);
+//   std::vector<uint32_t> cp = eaos::text::CodePointIndex(s);  // cp[byte] = code point index
+#ifndef EAOS_SERVER_TEXT_UTF8_H_
+#define EAOS_SERVER_TEXT_UTF8_H_
+
+#include <cstddef>
+#include <cstdint>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+namespace eaos::text {
+
+// Strict UTF-8 (RFC 3629): rejects overlong forms, surrogates, code points above U+10FFFF and
+// truncated sequences. On failure, *error_offset (if given) is the byte offset of the bad sequence.
+bool IsValidUtf8(absl::string_view s, size_t* error_offset = nullptr);
+
+// For valid UTF-8 `s`, returns a table of size s.size() + 1 where entry b is the index of the code
+// point that starts at or contains byte b; entry s.size() is the number of code points.
+std::vector<uint32_t> CodePointIndex(absl::string_view s);
+
+// True for the ASCII and Unicode whitespace that spans are trimmed of (space, tab, CR, LF, VT, FF,
+// U+00A0, U+3000 and U+2000..U+200B). Returns the byte length of the whitespace character that
+// starts at s[pos], or 0.
+size_t WhitespaceLengthAt(absl::string_view s, size_t pos);
+
+}  // namespace eaos::text
+
+#endif  // EAOS_SERVER_TEXT_UTF8_H_
