@@ -1,1 +1,194 @@
+#include "server/decode/decoder.h"
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <numeric>
+
+namespace eaos::decode {
+namespace {
+
+enum Tag { O = 0, B_ENT = 1, I_ENT = 2, B_OPI = 3, I_OPI = 4 };
+
+runtime::ModelConfig Config() {
+  runtime::ModelConfig c;
+  c.set_name("test");
+  c.set_version("1");
+  c.set_max_length(64);
+  c.set_tag_scheme("BIO");
+  for (const char* l : {"O", "B-ENT", "I-ENT", "B-OPI", "I-OPI"}) c.add_span_labels(l);
+  for (const char* a : {"Kịch bản", "Dẫn chương trình", "Chung"}) c.add_aspects(a);
+  for (const char* s : {"tích cực", "tiêu cực", "trung tính"}) c.add_sentiments(s);
+  c.mutable_special_tokens()->set_pad_id(0);
+  c.mutable_special_tokens()->set_unk_id(1);
+  c.mutable_special_tokens()->set_bos_id(2);
+  c.mutable_special_tokens()->set_eos_id(3);
+  (*c.mutable_outputs())["span_logits"] = "span_labels";
+  (*c.mutable_outputs())["aspect_logits"] = "aspects";
+  (*c.mutable_outputs())["sentiment_logits"] = "sentiments";
+  return c;
+}
+
+// One item: the text cut into pieces (each piece's bytes in order), BOS/EOS around them and
+// `padding` extra positions, with all logits zero until set.
+struct Item {
+  std::string text;
+  text::Encoding encoding;
+  runtime::ModelOutputs outputs;
+
+  Item(const std::vector<std::string>& pieces, int padding = 0) {
+    encoding.ids.push_back(2);
+    encoding.begins.push_back(0);
+    encoding.ends.push_back(0);
+    for (const std::string& p : pieces) {
+      encoding.ids.push_back(10);
+      encoding.begins.push_back(static_cast<uint32_t>(text.size()));
+      text += p;
+      encoding.ends.push_back(static_cast<uint32_t>(text.size()));
+    }
+    encoding.ids.push_back(3);
+    encoding.begins.push_back(static_cast<uint32_t>(text.size()));
+    encoding.ends.push_back(static_cast<uint32_t>(text.size()));
+    const int64_t cols = static_cast<int64_t>(encoding.size()) + padding;
+    for (auto [logits, labels] : {std::pair{&outputs.span, 5}, std::pair{&outputs.aspect, 3},
+                                  std::pair{&outputs.sentiment, 3}}) {
+      logits->rows = 1;
+      logits->cols = cols;
+      logits->labels = labels;
+      logits->data.assign(cols * labels, 0.0f);
+    }
+    for (int64_t p = 0; p < cols; ++p) Set(&outputs.span, p, O);
+  }
+
+  static void Set(runtime::Logits* logits, int64_t position, int label, float value = 10.0f) {
+    float* row = logits->data.data() + position * logits->labels;
+    std::fill(row, row + logits->labels, 0.0f);
+    row[label] = value;
+  }
+  // Piece i (0-based, excluding BOS) gets tag `tag`; opinions also get aspect/sentiment labels.
+  void Tag(int piece, Tag tag, int aspect = 0, int sentiment = 0) {
+    Set(&outputs.span, piece + 1, tag);
+    Set(&outputs.aspect, piece + 1, aspect);
+    Set(&outputs.sentiment, piece + 1, sentiment);
+  }
+  std::vector<v1::Tuple> Decode(float threshold = 0.5f) const {
+    return Decoder::Create(Config())->Decode(text, encoding, outputs, 0, threshold);
+  }
+};
+
+TEST(Decoder, ExtractsTupleWithCodePointAndByteOffsets) {
+  Item item({"Chương", " trình", " rất", " hay", "!"});
+  item.Tag(0, B_ENT);
+  item.Tag(1, I_ENT);
+  item.Tag(2, B_OPI, /*aspect=*/0, /*sentiment=*/0);
+  item.Tag(3, I_OPI, 0, 0);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  const v1::Tuple& t = tuples[0];
+  EXPECT_EQ(t.entity(), "Chương trình");
+  EXPECT_EQ(t.opinion(), "rất hay");
+  EXPECT_EQ(t.aspect(), "Kịch bản");
+  EXPECT_EQ(t.sentiment(), "tích cực");
+  EXPECT_EQ(t.entity_span().begin(), 0u);
+  EXPECT_EQ(t.entity_span().end(), 12u);  // code points
+  EXPECT_EQ(t.opinion_span().begin(), 13u);
+  EXPECT_EQ(t.opinion_span().end(), 20u);
+  // Leading spaces of " rất" are trimmed from the byte range too.
+  EXPECT_EQ(item.text.substr(t.opinion_span().byte_begin(),
+                             t.opinion_span().byte_end() - t.opinion_span().byte_begin()),
+            "rất hay");
+  // Every part is ~0.9998 (logit 10 vs 0): the confidence is their minimum.
+  EXPECT_NEAR(t.confidence(), std::exp(10.0) / (std::exp(10.0) + 4), 1e-4);
+}
+
+TEST(Decoder, IgnoresSpecialAndPaddingPositions) {
+  Item item({"hay", " quá"}, /*padding=*/3);
+  item.Tag(0, B_OPI);
+  item.Tag(1, I_OPI);
+  // Opinion tags on BOS, EOS and padding must not create spans.
+  for (int64_t p : {0, 3, 4, 5, 6}) Item::Set(&item.outputs.span, p, B_OPI);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].opinion(), "hay quá");
+  EXPECT_EQ(tuples[0].entity(), "");
+  EXPECT_FALSE(tuples[0].has_entity_span());
+}
+
+TEST(Decoder, InsideTagOfAnotherKindOpensANewSpan) {
+  Item item({"MC", " nói", " hay"});
+  item.Tag(0, I_ENT);  // I without B: opens an entity
+  item.Tag(1, I_OPI);  // I of another kind: opens an opinion
+  item.Tag(2, I_OPI);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].entity(), "MC");
+  EXPECT_EQ(tuples[0].opinion(), "nói hay");
+}
+
+TEST(Decoder, BeginTagSplitsAdjacentSpans) {
+  Item item({"hay", " dở"});
+  item.Tag(0, B_OPI, 0, 0);
+  item.Tag(1, B_OPI, 1, 1);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 2u);
+  EXPECT_EQ(tuples[0].opinion(), "hay");
+  EXPECT_EQ(tuples[0].sentiment(), "tích cực");
+  EXPECT_EQ(tuples[1].opinion(), "dở");
+  EXPECT_EQ(tuples[1].aspect(), "Dẫn chương trình");
+  EXPECT_EQ(tuples[1].sentiment(), "tiêu cực");
+}
+
+TEST(Decoder, PairsEachOpinionWithTheNearestEntityBeforeElseAfter) {
+  // "hay | MC | vui | nhưng | âm thanh | rè"
+  Item item({"hay", " MC", " vui", " nhưng", " âm", " thanh", " rè"});
+  item.Tag(0, B_OPI);  // no entity before: takes the nearest after (MC)
+  item.Tag(1, B_ENT);
+  item.Tag(2, B_OPI);  // MC
+  item.Tag(4, B_ENT);
+  item.Tag(5, I_ENT);
+  item.Tag(6, B_OPI);  // âm thanh (nearest before, not MC)
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 3u);
+  EXPECT_EQ(tuples[0].entity(), "MC");
+  EXPECT_EQ(tuples[1].entity(), "MC");
+  EXPECT_EQ(tuples[2].entity(), "âm thanh");
+  EXPECT_EQ(tuples[2].entity_span().begin(), 17u);
+}
+
+TEST(Decoder, ThresholdDropsTuplesBelowItsConfidence) {
+  Item item({"MC", " ổn"});
+  item.Tag(0, B_ENT);
+  item.Tag(1, B_OPI);
+  // Sentiment undecided: three equal logits give probability 1/3.
+  std::fill_n(item.outputs.sentiment.data.begin() + 2 * 3, 3, 1.0f);
+  EXPECT_TRUE(item.Decode(0.5f).empty());
+  const auto low = item.Decode(0.3f);
+  ASSERT_EQ(low.size(), 1u);
+  EXPECT_NEAR(low[0].confidence(), 1.0 / 3, 1e-5);
+}
+
+TEST(Decoder, MeanLogitsOverTheSpanChooseAspect) {
+  Item item({"rất", " hay", " luôn"});
+  item.Tag(0, B_OPI, /*aspect=*/1);
+  item.Tag(1, I_OPI, /*aspect=*/2);
+  item.Tag(2, I_OPI, /*aspect=*/2);
+  const auto tuples = item.Decode(0.0f);
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].aspect(), "Chung");  // two of three pieces vote for it
+}
+
+TEST(Decoder, DropsWhitespaceOnlySpans) {
+  Item item({"hay", " ", " quá"});
+  item.Tag(1, B_OPI);  // the " " piece alone
+  EXPECT_TRUE(item.Decode().empty());
+}
+
+TEST(Decoder, NoOpinionMeansNoTuple) {
+  Item item({"Chương", " trình"});
+  item.Tag(0, B_ENT);
+  item.Tag(1, I_ENT);
+  EXPECT_TRUE(item.Decode().empty());
+}
+
+}  // namespace
+}  // namespace eaos::decode

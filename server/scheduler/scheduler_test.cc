@@ -1,1 +1,262 @@
+#include "server/scheduler/scheduler.h"
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace eaos::scheduler {
+namespace {
+
+using ::testing::ElementsAre;
+
+// Records every batch (the lengths of its items) and answers each item with its own id.
+class RecordingProcessor : public BatchProcessor {
+ public:
+  absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
+      const std::vector<const WorkItem*>& batch) override {
+    if (gate_ != nullptr) {
+      if (!started_.HasBeenNotified()) started_.Notify();
+      gate_->WaitForNotification();
+    }
+    std::vector<int64_t> lengths;
+    std::vector<absl::StatusOr<v1::ItemResult>> results;
+    for (const WorkItem* item : batch) {
+      lengths.push_back(item->length());
+      v1::ItemResult r;
+      r.set_id(item->id);
+      r.set_num_tokens(static_cast<uint32_t>(item->length()));
+      results.push_back(r);
+    }
+    absl::MutexLock lock(&mu_);
+    batches_.push_back(lengths);
+    if (!fail_with_.ok()) return fail_with_;
+    return results;
+  }
+
+  std::vector<std::vector<int64_t>> batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
+  }
+
+  absl::Notification* gate_ = nullptr;  // when set, Process blocks until notified
+  absl::Notification started_;
+  absl::Status fail_with_;
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::vector<int64_t>> batches_ ABSL_GUARDED_BY(mu_);
+};
+
+// Collects the results of items, keyed by id; counts deliveries to catch duplicates.
+class Results {
+ public:
+  std::unique_ptr<WorkItem> Item(const std::string& id, int64_t length) {
+    auto item = std::make_unique<WorkItem>();
+    item->id = id;
+    item->encoding.ids.assign(length, 7);
+    item->done = [this, id](absl::StatusOr<v1::ItemResult> r) {
+      absl::MutexLock lock(&mu_);
+      ++deliveries_[id];
+      if (r.ok()) {
+        ids_[id] = r->id();
+      } else {
+        errors_[id] = r.status();
+      }
+    };
+    return item;
+  }
+  bool WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return deliveries_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+  std::map<std::string, int> deliveries() {
+    absl::MutexLock lock(&mu_);
+    return deliveries_;
+  }
+  std::map<std::string, std::string> ids() {
+    absl::MutexLock lock(&mu_);
+    return ids_;
+  }
+  std::map<std::string, absl::Status> errors() {
+    absl::MutexLock lock(&mu_);
+    return errors_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, int> deliveries_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> ids_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> errors_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename... T>
+std::vector<std::unique_ptr<WorkItem>> Items(T... items) {
+  std::vector<std::unique_ptr<WorkItem>> v;
+  (v.push_back(std::move(items)), ...);
+  return v;
+}
+
+SchedulerOptions Options(int batch_size, int batch_tokens, absl::Duration delay) {
+  SchedulerOptions o;
+  o.max_batch_size = batch_size;
+  o.max_batch_tokens = batch_tokens;
+  o.max_queue_delay = delay;
+  o.max_queue_items = 1000;
+  return o;
+}
+
+TEST(Scheduler, TokenBudgetCountsPadding) {
+  RecordingProcessor processor;
+  Results results;
+  // 3 rows x 10 = 30 fits in 40; a 4th row of 30 would make 4 x 30 = 120 padded tokens.
+  Scheduler scheduler(Options(64, 40, absl::Milliseconds(20)), &processor);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 10), results.Item("b", 10),
+                                results.Item("c", 10), results.Item("d", 30)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(4));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 10, 10), ElementsAre(30)));
+}
+
+TEST(Scheduler, ShortItemAfterALongOneStillRespectsTheBudget) {
+  RecordingProcessor processor;
+  Results results;
+  Scheduler scheduler(Options(64, 60, absl::Milliseconds(20)), &processor);
+  // 30 then 5, 5: 3 rows x 30 = 90 > 60, so only two rows fit.
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 30), results.Item("b", 5),
+                                results.Item("c", 5)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(3));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(30, 5), ElementsAre(5)));
+}
+
+TEST(Scheduler, ItemLongerThanTheBudgetRunsAlone) {
+  RecordingProcessor processor;
+  Results results;
+  Scheduler scheduler(Options(64, 16, absl::Milliseconds(5)), &processor);
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("big", 50), results.Item("small", 4))).ok());
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(50), ElementsAre(4)));
+}
+
+TEST(Scheduler, MaxBatchSizeSplitsBatches) {
+  RecordingProcessor processor;
+  Results results;
+  Scheduler scheduler(Options(4, 10000, absl::Milliseconds(20)), &processor);
+  std::vector<std::unique_ptr<WorkItem>> items;
+  for (int i = 0; i < 10; ++i) items.push_back(results.Item(std::to_string(i), 5));
+  ASSERT_TRUE(scheduler.Submit(std::move(items)).ok());
+  ASSERT_TRUE(results.WaitFor(10));
+  const auto batches = processor.batches();
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[0].size(), 4u);
+  EXPECT_EQ(batches[1].size(), 4u);
+  EXPECT_EQ(batches[2].size(), 2u);
+}
+
+TEST(Scheduler, FlushesAPartialBatchAfterTheQueueDelay) {
+  RecordingProcessor processor;
+  Results results;
+  const absl::Duration delay = absl::Milliseconds(50);
+  Scheduler scheduler(Options(64, 10000, delay), &processor);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("a", 5))).ok());
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("b", 5))).ok());
+  ASSERT_TRUE(results.WaitFor(2));
+  // The batch was not full, so it waited for the delay and then took both items together.
+  EXPECT_GE(absl::Now() - start, delay);
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(5, 5)));
+}
+
+TEST(Scheduler, BoundedQueueRejectsWhenFullAndAcceptsAfterDraining) {
+  RecordingProcessor processor;
+  absl::Notification gate;
+  processor.gate_ = &gate;
+  Results results;
+  SchedulerOptions options = Options(1, 10000, absl::ZeroDuration());
+  options.max_queue_items = 3;
+  Scheduler scheduler(options, &processor);
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("running", 5))).ok());
+  processor.started_.WaitForNotification();  // "running" left the queue and blocks the model
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("q1", 5), results.Item("q2", 5),
+                                results.Item("q3", 5)))
+                  .ok());
+  const absl::Status full = scheduler.Submit(Items(results.Item("rejected", 5)));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("queue full"));
+  // All or nothing: two items do not fit in the one free slot after one more drains.
+  gate.Notify();
+  ASSERT_TRUE(results.WaitFor(4));
+  EXPECT_EQ(results.deliveries().count("rejected"), 0u);
+  EXPECT_TRUE(scheduler.Submit(Items(results.Item("later", 5))).ok());
+  ASSERT_TRUE(results.WaitFor(5));
+}
+
+TEST(Scheduler, RoutesEveryResultToItsCallerExactlyOnce) {
+  RecordingProcessor processor;
+  Results results;
+  Scheduler scheduler(Options(16, 512, absl::Milliseconds(1)), &processor);
+  constexpr int kThreads = 8, kPerThread = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = absl::StrCat(t, "-", i);
+        ASSERT_TRUE(scheduler.Submit(Items(results.Item(id, 1 + (i * 7 + t) % 30))).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(results.WaitFor(kThreads * kPerThread));
+  const auto deliveries = results.deliveries();
+  const auto ids = results.ids();
+  ASSERT_EQ(deliveries.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (const auto& [id, count] : deliveries) {
+    EXPECT_EQ(count, 1) << id;
+    EXPECT_EQ(ids.at(id), id);
+  }
+  for (const auto& batch : processor.batches()) {
+    EXPECT_LE(batch.size(), 16u);
+    EXPECT_LE(static_cast<int64_t>(batch.size()) * *std::max_element(batch.begin(), batch.end()),
+              512);
+  }
+}
+
+TEST(Scheduler, BatchFailureAnswersEveryItemWithTheError) {
+  RecordingProcessor processor;
+  processor.fail_with_ = absl::InternalError("forward failed: boom");
+  Results results;
+  Scheduler scheduler(Options(8, 1000, absl::Milliseconds(1)), &processor);
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("a", 3), results.Item("b", 4))).ok());
+  ASSERT_TRUE(results.WaitFor(2));
+  const auto errors = results.errors();
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors.at("a").code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(errors.at("b").message(), "forward failed: boom");
+}
+
+TEST(Scheduler, ShutdownFinishesQueuedWorkThenRefusesNewWork) {
+  RecordingProcessor processor;
+  Results results;
+  auto scheduler =
+      std::make_unique<Scheduler>(Options(2, 1000, absl::Seconds(10)), &processor);
+  ASSERT_TRUE(scheduler->Submit(Items(results.Item("a", 3), results.Item("b", 3),
+                                      results.Item("c", 3)))
+                  .ok());
+  scheduler->Shutdown();  // does not wait for the 10 s delay
+  EXPECT_EQ(results.deliveries().size(), 3u);
+  EXPECT_EQ(scheduler->Submit(Items(results.Item("late", 3))).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace eaos::scheduler
