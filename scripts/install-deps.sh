@@ -19,7 +19,7 @@ runtime_pkgs=(
 )
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git
-  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libtorch-dev libsentencepiece-dev sentencepiece
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest
