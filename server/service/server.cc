@@ -12,8 +12,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "prometheus/exposer.h"
 #include "server/observability/metrics.h"
+#include "server/observability/metrics_http.h"
 
 namespace eaos::service {
 namespace {
@@ -59,17 +59,14 @@ int RunServer(const ServerOptions& options) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   observability::Metrics metrics(registry);
-  std::unique_ptr<prometheus::Exposer> exposer;
+  observability::MetricsHttpServer metrics_http(registry);
   std::string metrics_at = "disabled";
   if (!options.metrics_address.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(options.metrics_address);
-    } catch (const std::exception& e) {
-      Log(absl::StrCat("cannot serve metrics on ", options.metrics_address, ": ", e.what()));
+    if (absl::Status s = metrics_http.Start(options.metrics_address); !s.ok()) {
+      Log(absl::StrCat("cannot serve metrics: ", s.message()));
       return 1;
     }
-    exposer->RegisterCollectable(registry);
-    metrics_at = WithPort(options.metrics_address, exposer->GetListeningPorts().front());
+    metrics_at = WithPort(options.metrics_address, metrics_http.port());
   }
 
   EaosServiceImpl service(&metrics, options.service);

@@ -18,23 +18,25 @@ extern "C" {
 #endif
 
 #define EAOS_SPM_ABI_VERSION 1
+/* The library is built with hidden visibility; only these entry points are exported. */
+#define EAOS_SPM_EXPORT __attribute__((visibility("default")))
 
 typedef struct eaos_spm eaos_spm;
 
 /* Returns EAOS_SPM_ABI_VERSION of the loaded library. */
-int eaos_spm_abi_version(void);
+EAOS_SPM_EXPORT int eaos_spm_abi_version(void);
 
 /* Loads a sentencepiece model file. On failure returns NULL and writes a message to err. */
-eaos_spm* eaos_spm_load(const char* path, char* err, size_t err_len);
-void eaos_spm_free(eaos_spm* spm);
+EAOS_SPM_EXPORT eaos_spm* eaos_spm_load(const char* path, char* err, size_t err_len);
+EAOS_SPM_EXPORT void eaos_spm_free(eaos_spm* spm);
 
 /* Vocabulary size, and the id of a piece (unk id when unknown). */
-int eaos_spm_vocab_size(const eaos_spm* spm);
+EAOS_SPM_EXPORT int eaos_spm_vocab_size(const eaos_spm* spm);
 
 /* Encodes text[0, len) into piece ids with each piece's byte range [begin, end) in the text.
  * Writes at most `cap` entries and returns the total number of pieces (call again with a larger
  * buffer when it exceeds cap), or -1 on error with a message in err. */
-int eaos_spm_encode(const eaos_spm* spm, const char* text, size_t len, int32_t* ids,
+EAOS_SPM_EXPORT int eaos_spm_encode(const eaos_spm* spm, const char* text, size_t len, int32_t* ids,
                     uint32_t* begins, uint32_t* ends, size_t cap, char* err, size_t err_len);
 
 #ifdef __cplusplus
