@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <regex>
 
@@ -16,7 +17,13 @@
 
 namespace eaos::testing {
 
-std::string DemoModelDir() { return std::string(EAOS_SOURCE_DIR) + "/models/demo"; }
+std::string DemoModelDir() {
+  // EAOS_TEST_MODEL_DIR runs the suite against another model directory.
+  if (const char* dir = std::getenv("EAOS_TEST_MODEL_DIR"); dir != nullptr && *dir != '\0') {
+    return dir;
+  }
+  return std::string(EAOS_SOURCE_DIR) + "/models/demo";
+}
 std::string ServerBinary() { return EAOS_SERVER_BINARY; }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(

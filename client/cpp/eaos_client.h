@@ -1,0 +1,129 @@
+// C++ client of eaos-serve: unary Predict, GetModelInfo and flow-controlled PredictStream.
+//
+// Thread-safety: a Client is thread-safe; any number of threads may call any method at once, and
+// each call opens its own RPC on the one shared channel. PredictStream* block the calling thread
+// until the stream ends; their sinks run on gRPC threads (see PredictStream).
+//
+//   ClientOptions options;
+//   options.target = "eaos.internal:50051";
+//   absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+//   absl::StatusOr<std::vector<eaos::v1::ItemResult>> results =
+//       (*client)->Predict({MakeItem("1", "pin trâu, giao hàng nhanh")});
+#ifndef EAOS_CLIENT_CPP_EAOS_CLIENT_H_
+#define EAOS_CLIENT_CPP_EAOS_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eaos/v1/eaos.grpc.pb.h"
+#include "eaos/v1/eaos.pb.h"
+
+namespace eaos::client {
+
+struct ClientOptions {
+  // gRPC target: "host:port", "dns:///host:port", "unix:///path", ...
+  std::string target = "127.0.0.1:50051";
+  // Deadline of each unary call (Predict, GetModelInfo), counted from the call.
+  absl::Duration timeout = absl::Seconds(30);
+  // Largest response message the channel accepts.
+  int max_message_bytes = 64 << 20;
+  // When true, calls wait for the channel to become ready (server starting, reconnecting) instead
+  // of failing at once with UNAVAILABLE; the deadline still applies.
+  bool wait_for_ready = false;
+};
+
+// Fills *item with the next item and returns true, or returns false at the end of the input (it is
+// then not called again).
+using ItemSource = std::function<bool(eaos::v1::Item* item)>;
+// Receives one result; its id is the id of the item it answers.
+using ResultSink = std::function<void(eaos::v1::ItemResult result)>;
+// Receives one result together with the item (as the source gave it) that it answers.
+using ItemResultSink = std::function<void(eaos::v1::Item item, eaos::v1::ItemResult result)>;
+
+struct StreamOptions {
+  // Items packed in one PredictStreamRequest (fewer at the end of the input or when the in-flight
+  // window is almost full).
+  int items_per_message = 32;
+  // Items sent but not yet answered, at most. The client stops pulling from the source at this
+  // limit and resumes as results arrive.
+  int max_in_flight = 256;
+  // Sent with every request message of the stream.
+  eaos::v1::PredictOptions options;
+  // Deadline of the whole stream; InfiniteFuture() means none.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+class Client {
+ public:
+  // Opens an insecure channel to options.target (connecting lazily, on the first call). Fails
+  // with INVALID_ARGUMENT on bad options; never contacts the server.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
+
+  // Uses `channel` as is (TLS, in-process, custom arguments); options.target and
+  // options.max_message_bytes are then ignored.
+  static absl::StatusOr<std::unique_ptr<Client>> CreateWithChannel(
+      std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  // One unary Predict call. Returns one result per item, in the order of `items`; a failed item
+  // has its `error` set. A failed call (deadline, too many items, bad options, server busy) returns
+  // the gRPC status as an absl::Status with the same code and message. No items: no call.
+  absl::StatusOr<std::vector<eaos::v1::ItemResult>> Predict(
+      const std::vector<eaos::v1::Item>& items, const eaos::v1::PredictOptions& options = {});
+
+  // The server's model and batching limits (unary, with the unary timeout).
+  absl::StatusOr<eaos::v1::ModelInfo> GetModelInfo();
+
+  // Streams every item of `source` through one PredictStream call and hands each result to
+  // `sink`, in the order the server answers (not the input order). Blocks until the stream ends.
+  //
+  // `source` is called on the calling thread only. `sink` is called on gRPC threads, one call at
+  // a time (never concurrently with itself), and must return quickly: while it runs, this stream
+  // reads nothing. Both must stay valid until PredictStream returns; neither is called after.
+  //
+  // Item ids need not be unique: on the wire each item carries a per-stream sequence number, and
+  // the caller's id is put back into its result.
+  //
+  // Returns OK once every sent item got exactly one result and the server ended the stream OK;
+  // otherwise the stream's status (code and message of the gRPC status), INTERNAL if the server
+  // answered an unknown item or one item twice, or DATA_LOSS if it ended the stream OK with items
+  // unanswered. Results already given to the sink stay valid on failure.
+  absl::Status PredictStream(const ItemSource& source, const ResultSink& sink,
+                             const StreamOptions& options = {});
+
+  // As PredictStream, but the sink also receives the item each result answers (e.g. its text).
+  absl::Status PredictStreamWithItems(const ItemSource& source, const ItemResultSink& sink,
+                                      const StreamOptions& options = {});
+
+  // Runs `num_streams` PredictStream calls at once, all pulling from the one `source`. Calls to
+  // `source` are serialized (never concurrent), and so are calls to `sink` across all streams;
+  // each stream applies options.max_in_flight on its own. Once the source returns false it is not
+  // called again and every stream half-closes. If one stream fails, the others are cancelled and
+  // the first failure is returned.
+  absl::Status PredictStreamParallel(int num_streams, const ItemSource& source,
+                                     const ItemResultSink& sink, const StreamOptions& options = {});
+
+ private:
+  Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+
+  void PrepareUnaryContext(grpc::ClientContext* context) const;
+
+  const ClientOptions options_;
+  const std::shared_ptr<grpc::ChannelInterface> channel_;
+  const std::unique_ptr<eaos::v1::EaosService::Stub> stub_;
+};
+
+// Convenience: an Item with the given id and text.
+eaos::v1::Item MakeItem(std::string id, std::string text);
+
+}  // namespace eaos::client
+
+#endif  // EAOS_CLIENT_CPP_EAOS_CLIENT_H_

@@ -1,0 +1,175 @@
+// eaos-client: command line client of eaos-serve. Parses flags and calls the client library.
+//
+//   eaos-client --target=host:50051 "pin trâu" "giao hàng chậm"
+//   eaos-client --input=comments.jsonl --output=results.jsonl --streams=8
+//   eaos-client --info
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "client/cpp/annotate_jsonl.h"
+#include "client/cpp/eaos_client.h"
+#include "client/cpp/jsonl.h"
+#include "google/protobuf/util/json_util.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server address (gRPC target), e.g. host:50051.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
+          "Deadline of each unary call (texts on the command line, --info).");
+ABSL_FLAG(std::optional<double>, threshold, std::nullopt,
+          "Drop tuples whose confidence is below this, in [0, 1]. Unset: the server's default.");
+ABSL_FLAG(bool, info, false, "Print the server's model and batching limits as JSON, then exit.");
+ABSL_FLAG(std::string, input, "",
+          "JSONL file to annotate, one {\"id\": ..., \"text\": ...} per line ('-': stdin).");
+ABSL_FLAG(std::string, output, "-", "With --input: where to write the result lines ('-': stdout).");
+ABSL_FLAG(int, streams, 4, "With --input: concurrent PredictStream calls.");
+ABSL_FLAG(int, items_per_message, 32, "With --input: items per stream message.");
+ABSL_FLAG(int, max_in_flight, 256, "With --input: unanswered items allowed per stream.");
+ABSL_FLAG(absl::Duration, stream_timeout, absl::InfiniteDuration(),
+          "With --input: deadline of the whole run ('inf': none).");
+ABSL_FLAG(bool, progress, false,
+          "With --input: draw the progress bar on stderr even when stderr is not a terminal.");
+ABSL_FLAG(
+    bool, wait_for_ready, false,
+    "Wait (within the deadlines) for the server to become reachable instead of failing fast.");
+
+namespace {
+
+constexpr char kUsage[] =
+    R"(Extracts entity/aspect/opinion/sentiment tuples with an eaos-serve server.
+
+  eaos-client [flags] TEXT...
+      One Predict call for all TEXTs; prints one JSON line per text, in order,
+      with ids "1", "2", ...
+  eaos-client [flags] --input=FILE.jsonl [--output=OUT.jsonl] [--streams=N]
+      Streams the file through N concurrent PredictStream calls. Output lines
+      come in completion order, NOT input order: join on "id". Each line is
+      {"id","text","predictions":[...]} plus "error" for a failed item and
+      "truncated" for a text cut to the model's length. A summary line goes
+      to stderr.
+  eaos-client [flags] --info
+      Prints the server's model info as JSON.
+
+Exit status: 0 on success (items that failed are reported in their lines),
+1 when a call fails or the input is malformed, 2 on bad usage.)";
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const absl::Status& status) {
+  std::cerr << "eaos-client: " << status << "\n";
+  return kExitFailure;
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << "eaos-client: " << message << "\nRun with --help for usage.\n";
+  return kExitUsage;
+}
+
+int PrintModelInfo(eaos::client::Client& client) {
+  absl::StatusOr<eaos::v1::ModelInfo> info = client.GetModelInfo();
+  if (!info.ok()) return Fail(info.status());
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(*info, &json, options);
+  if (!status.ok()) {
+    return Fail(absl::InternalError(std::string(status.message().data(), status.message().size())));
+  }
+  std::cout << json;
+  if (json.empty() || json.back() != '\n') std::cout << "\n";
+  return 0;
+}
+
+int PredictTexts(eaos::client::Client& client, const std::vector<char*>& texts,
+                 const eaos::v1::PredictOptions& options) {
+  std::vector<eaos::v1::Item> items;
+  items.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    items.push_back(eaos::client::MakeItem(absl::StrCat(i + 1), texts[i]));
+  }
+  absl::StatusOr<std::vector<eaos::v1::ItemResult>> results = client.Predict(items, options);
+  if (!results.ok()) return Fail(results.status());
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::cout << eaos::client::FormatResultLine(items[i], (*results)[i]) << "\n";
+  }
+  std::cout.flush();
+  return std::cout ? 0 : Fail(absl::DataLossError("error writing to stdout"));
+}
+
+int AnnotateFile(eaos::client::Client& client, const eaos::v1::PredictOptions& predict_options) {
+  eaos::client::AnnotateJsonlOptions options;
+  options.input_path = absl::GetFlag(FLAGS_input);
+  options.output_path = absl::GetFlag(FLAGS_output);
+  options.num_streams = absl::GetFlag(FLAGS_streams);
+  options.stream.items_per_message = absl::GetFlag(FLAGS_items_per_message);
+  options.stream.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.stream.options = predict_options;
+  const absl::Duration stream_timeout = absl::GetFlag(FLAGS_stream_timeout);
+  if (stream_timeout != absl::InfiniteDuration()) {
+    options.stream.deadline = absl::Now() + stream_timeout;
+  }
+  if (absl::GetFlag(FLAGS_progress) || isatty(STDERR_FILENO)) options.progress = stderr;
+
+  eaos::client::AnnotateJsonlSummary summary;
+  const absl::Status status = eaos::client::AnnotateJsonl(client, options, &summary);
+  std::cerr << eaos::client::FormatSummary(summary) << "\n";
+  return status.ok() ? 0 : Fail(status);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage_config;
+  // --help lists the flags of this file (the default looks for files named after the binary).
+  usage_config.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "client/cpp/main.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  const std::vector<char*> texts(args.begin() + 1, args.end());
+
+  const bool info = absl::GetFlag(FLAGS_info);
+  const bool file_mode = !absl::GetFlag(FLAGS_input).empty();
+  if (static_cast<int>(info) + static_cast<int>(file_mode) + static_cast<int>(!texts.empty()) !=
+      1) {
+    return UsageError("give exactly one of: TEXT arguments, --input=FILE, --info");
+  }
+  if (absl::GetFlag(FLAGS_streams) < 1) return UsageError("--streams must be at least 1");
+
+  eaos::v1::PredictOptions predict_options;
+  if (const std::optional<double> threshold = absl::GetFlag(FLAGS_threshold);
+      threshold.has_value()) {
+    if (!(*threshold >= 0.0 && *threshold <= 1.0)) {
+      return UsageError(absl::StrCat("--threshold must lie in [0, 1], got ", *threshold));
+    }
+    predict_options.set_confidence_threshold(static_cast<float>(*threshold));
+  }
+
+  eaos::client::ClientOptions client_options;
+  client_options.target = absl::GetFlag(FLAGS_target);
+  client_options.timeout = absl::GetFlag(FLAGS_timeout);
+  client_options.wait_for_ready = absl::GetFlag(FLAGS_wait_for_ready);
+  absl::StatusOr<std::unique_ptr<eaos::client::Client>> client =
+      eaos::client::Client::Create(client_options);
+  if (!client.ok()) return Fail(client.status());
+
+  if (info) return PrintModelInfo(**client);
+  if (file_mode) return AnnotateFile(**client, predict_options);
+  return PredictTexts(**client, texts, predict_options);
+}
