@@ -25,7 +25,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev googletest
   libopenblas-openmp-dev libopenblas0-openmp
   # model tooling (training, export, Python reference) and tests
-  python3 python3-torch python3-numpy python3-sentencepiece
+  python3 python3-torch python3-numpy python3-sentencepiece python3-pytest
 )
 
 pkgs=("${runtime_pkgs[@]}")

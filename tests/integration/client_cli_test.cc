@@ -1,0 +1,123 @@
+// The eaos-client CLI and library against the real eaos-server binary over loopback.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "client/cpp/eaos_client.h"
+#include "tests/integration/server_process.h"
+
+namespace eaos::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Runs a command, returns its exit code and stdout+stderr.
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, ""};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+class ClientCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto server = ServerProcess::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+  }
+  static void TearDownTestSuite() {
+    if (server_ != nullptr) EXPECT_EQ(server_->Terminate(), 0);
+    delete server_;
+    server_ = nullptr;
+  }
+  static std::string Cli() { return absl::StrCat(EAOS_CLIENT_BINARY, " --target=", server_->target()); }
+  static ServerProcess* server_;
+};
+ServerProcess* ClientCliTest::server_ = nullptr;
+
+TEST_F(ClientCliTest, AnnotatesTextsGivenAsArguments) {
+  auto [code, out] = RunCommand(Cli() + " 'Chương trình rất hay!' 'Âm thanh quá tệ'");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr(R"("id":"1")"));
+  EXPECT_THAT(out, HasSubstr(R"("id":"2")"));
+  EXPECT_THAT(out, HasSubstr(R"("opinion":"rất hay")"));
+}
+
+TEST_F(ClientCliTest, StreamsAJsonlFileThroughConcurrentStreams) {
+  const std::string input = ::testing::TempDir() + "/cli_in.jsonl";
+  const std::string output = ::testing::TempDir() + "/cli_out.jsonl";
+  {
+    std::ofstream in(input);
+    for (int i = 0; i < 500; ++i) {
+      in << R"({"id": "r)" << i << R"(", "text": "MC dẫn duyên quá, nhưng âm thanh hơi rè )" << i
+         << "\"}\n";
+    }
+  }
+  auto [code, out] =
+      RunCommand(Cli() + " --input=" + input + " --output=" + output + " --streams=8");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("items=500"));
+  std::ifstream result(output);
+  std::map<std::string, int> seen;
+  std::string line;
+  while (std::getline(result, line)) {
+    const size_t at = line.find(R"("id":")");
+    ASSERT_NE(at, std::string::npos) << line;
+    ++seen[line.substr(at + 6, line.find('"', at + 6) - at - 6)];
+    EXPECT_THAT(line, HasSubstr(R"("predictions":[)"));
+    EXPECT_THAT(line, ::testing::Not(HasSubstr(R"("error")")));
+  }
+  ASSERT_EQ(seen.size(), 500u);
+  for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << id;
+}
+
+TEST_F(ClientCliTest, InfoPrintsTheModel) {
+  auto [code, out] = RunCommand(Cli() + " --info");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("eaos-demo"));
+  EXPECT_THAT(out, HasSubstr("max_batch_tokens"));
+}
+
+TEST_F(ClientCliTest, LibraryStreamsAndReportsPerItemErrors) {
+  client::ClientOptions options;
+  options.target = server_->target();
+  auto client = client::Client::Create(options);
+  ASSERT_TRUE(client.ok());
+  std::vector<v1::Item> items = {client::MakeItem("a", "Hình ảnh đẹp"),
+                                 client::MakeItem("b", ""),
+                                 client::MakeItem("c", "Khách mời nhạt")};
+  size_t next = 0;
+  std::map<std::string, v1::ItemResult> results;
+  const absl::Status status = (*client)->PredictStream(
+      [&](v1::Item* item) {
+        if (next == items.size()) return false;
+        *item = items[next++];
+        return true;
+      },
+      [&](v1::ItemResult r) { results[r.id()] = r; });
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_FALSE(results["a"].has_error());
+  EXPECT_EQ(results["b"].error().code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(results["c"].has_error());
+}
+
+TEST(ClientCliNoServer, UnreachableServerIsANonZeroExitWithTheStatus) {
+  auto [code, out] = RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " --target=127.0.0.1:1 --timeout=2s x"));
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(out, HasSubstr("UNAVAILABLE"));
+}
+
+}  // namespace
+}  // namespace eaos::testing
