@@ -42,20 +42,20 @@ void SetHealth(grpc::Server* server, bool serving) {
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
-  // Signals go to a dedicated thread; every thread created from here on inherits the mask.
-  sigset_t signals;
+  // Signals go to a dedicated thread; every thread created from here on inherits the mask. The
+  // set and the notification outlive this function: the thread may still be waiting at exit.
+  static sigset_t signals;
+  static auto* stop = new absl::Notification;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  absl::Notification stop;
-  std::thread signal_thread([&signals, &stop] {
+  std::thread([] {
     int sig = 0;
     sigwait(&signals, &sig);
     Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
-    stop.Notify();
-  });
-  signal_thread.detach();
+    stop->Notify();
+  }).detach();
 
   auto registry = std::make_shared<prometheus::Registry>();
   observability::Metrics metrics(registry);
@@ -105,7 +105,7 @@ int RunServer(const ServerOptions& options) {
                    info.intra_op_threads(), " threads) in ",
                    absl::FormatDuration(absl::Now() - load_start), "; SERVING"));
 
-  stop.WaitForNotification();
+  stop->WaitForNotification();
   SetHealth(server.get(), false);
   // Refuses new calls, lets in-flight ones finish until the deadline, then cancels the rest.
   server->Shutdown(absl::ToChronoTime(absl::Now() + options.shutdown_grace));
