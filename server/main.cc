@@ -26,6 +26,12 @@ ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(5),
           "Longest an item waits for its batch to fill");
 ABSL_FLAG(int, max_queue_items, 20000,
           "Items waiting at most; beyond it calls get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, batch_lookahead, 0,
+          "Queued items considered for each batch, picked nearest in length to the oldest one "
+          "(0: 4 x max_batch_size; 1: strict arrival order)");
+ABSL_FLAG(int, batch_overhead_tokens, 64,
+          "Fixed cost of a forward pass in tokens' worth of compute: an item joins a batch only "
+          "if real tokens per unit of cost do not drop (0: join while the limits allow)");
 ABSL_FLAG(int, max_items_per_request, 1000, "Items per Predict call or PredictStream message");
 ABSL_FLAG(int, max_text_bytes, 16384, "Longest accepted text in bytes (longer: INVALID_ARGUMENT)");
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message, either direction");
@@ -59,5 +65,7 @@ int main(int argc, char** argv) {
   engine.scheduling.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   engine.scheduling.max_queue_delay = absl::GetFlag(FLAGS_max_queue_delay);
   engine.scheduling.max_queue_items = absl::GetFlag(FLAGS_max_queue_items);
+  engine.scheduling.lookahead = absl::GetFlag(FLAGS_batch_lookahead);
+  engine.scheduling.batch_overhead_tokens = absl::GetFlag(FLAGS_batch_overhead_tokens);
   return eaos::service::RunServer(options);
 }

@@ -1,6 +1,7 @@
 #include "server/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,21 +57,50 @@ int64_t Scheduler::queue_depth() const {
   return static_cast<int64_t>(queue_.size());
 }
 
-size_t Scheduler::NextBatchSize() const {
-  size_t rows = 0;
-  int64_t longest = 0;
-  for (const auto& item : queue_) {
-    if (rows == static_cast<size_t>(options_.max_batch_size)) break;
-    const int64_t new_longest = std::max(longest, item->length());
-    // An item longer than the whole budget still runs, alone.
-    if (rows > 0 && static_cast<int64_t>(rows + 1) * new_longest > options_.max_batch_tokens) break;
-    ++rows;
+std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
+  *full = false;
+  std::vector<size_t> chosen;
+  if (queue_.empty()) return chosen;
+  const size_t lookahead = options_.lookahead > 0 ? static_cast<size_t>(options_.lookahead)
+                                                  : 4 * static_cast<size_t>(options_.max_batch_size);
+  const size_t window = std::min(queue_.size(), std::max<size_t>(lookahead, 1));
+  // The oldest item always goes (an item longer than the whole budget goes alone); the others are
+  // tried nearest in length first, then oldest first.
+  const int64_t anchor = queue_.front()->length();
+  std::vector<size_t> order(window - 1);
+  for (size_t i = 1; i < window; ++i) order[i - 1] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::abs(queue_[a]->length() - anchor) < std::abs(queue_[b]->length() - anchor);
+  });
+  chosen.push_back(0);
+  int64_t longest = anchor;
+  int64_t real = anchor;
+  const int64_t overhead = options_.batch_overhead_tokens;
+  for (size_t i : order) {
+    if (chosen.size() == static_cast<size_t>(options_.max_batch_size)) {
+      *full = true;
+      break;
+    }
+    const int64_t length = queue_[i]->length();
+    const int64_t new_longest = std::max(longest, length);
+    const int64_t rows = static_cast<int64_t>(chosen.size()) + 1;
+    if (rows * new_longest > options_.max_batch_tokens) {
+      *full = true;
+      continue;
+    }
+    // Join only if real tokens per unit of cost do not drop:
+    // (real + length) / (overhead + rows * new_longest) >= real / (overhead + (rows - 1) * longest)
+    if (overhead > 0 && (real + length) * (overhead + (rows - 1) * longest) <
+                            real * (overhead + rows * new_longest)) {
+      continue;
+    }
+    chosen.push_back(i);
     longest = new_longest;
+    real += length;
   }
-  return rows;
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
 }
-
-bool Scheduler::BatchIsFull() const { return NextBatchSize() < queue_.size(); }
 
 void Scheduler::Loop() {
   while (true) {
@@ -82,14 +112,17 @@ void Scheduler::Loop() {
       if (queue_.empty()) return;  // stopping and drained
       // Let the batch fill until it is full or its oldest item has waited long enough.
       const absl::Time flush_at = queue_.front()->enqueue_time + options_.max_queue_delay;
-      while (!stopping_ && !BatchIsFull() && absl::Now() < flush_at) {
+      bool full = false;
+      std::vector<size_t> chosen = SelectBatch(&full);
+      while (!stopping_ && !full && absl::Now() < flush_at) {
         cv_.WaitWithDeadline(&mu_, flush_at);
+        chosen = SelectBatch(&full);
       }
-      const size_t take = NextBatchSize();
-      batch.reserve(take);
-      for (size_t i = 0; i < take; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      batch.reserve(chosen.size());
+      for (size_t i : chosen) batch.push_back(std::move(queue_[i]));
+      // Erase back to front so earlier positions stay valid; all lie near the front.
+      for (auto it = chosen.rbegin(); it != chosen.rend(); ++it) {
+        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(*it));
       }
       depth = static_cast<int64_t>(queue_.size());
     }

@@ -1,8 +1,11 @@
 // Scheduler: gathers items from ALL concurrent calls and streams into dynamic batches.
 //
-// A batch closes when the next queued item would break a limit — max_batch_size rows, or
-// max_batch_tokens counted as rows x longest row (padding included) — or when its oldest item has
-// waited max_queue_delay. The queue is bounded: Submit() fails fast with RESOURCE_EXHAUSTED
+// A batch always holds the oldest queued item; it is filled from the next queued items (a
+// look-ahead window) nearest in length to that item. An item joins only if the batch then does
+// more real work per unit of cost, with cost modelled as batch_overhead_tokens + rows x longest
+// row, so a long text does not pad a batch of short ones. Limits: max_batch_size rows and
+// max_batch_tokens counted as rows x longest row (padding included). A batch leaves when it
+// cannot grow (a limit stops a queued item) or when its oldest item has waited max_queue_delay. The queue is bounded: Submit() fails fast with RESOURCE_EXHAUSTED
 // instead of blocking. One thread forms batches and hands them to a BatchProcessor; every
 // submitted item's callback runs exactly once, with a result or an error.
 //
@@ -79,6 +82,11 @@ struct SchedulerOptions {
   int max_batch_tokens = 8192;
   absl::Duration max_queue_delay = absl::Milliseconds(5);
   int max_queue_items = 20000;
+  // Queued items, from the front, considered for each batch (0: 4 x max_batch_size).
+  int lookahead = 0;
+  // Fixed cost of one forward pass, in tokens' worth of compute: how much padding a larger batch
+  // is worth. 0 disables the cost check (items join while the limits allow).
+  int batch_overhead_tokens = 64;
 };
 
 class Scheduler {
@@ -102,10 +110,9 @@ class Scheduler {
 
  private:
   void Loop();
-  // Number of queued items, from the front, that the next batch takes.
-  size_t NextBatchSize() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether the queue holds more than one batch's worth (the batch cannot grow by waiting).
-  bool BatchIsFull() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
+  // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.
+  std::vector<size_t> SelectBatch(bool* full) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunBatch(std::vector<std::unique_ptr<WorkItem>> batch);
 
   const SchedulerOptions options_;

@@ -103,8 +103,10 @@ std::vector<std::unique_ptr<WorkItem>> Items(T... items) {
   return v;
 }
 
+// Limits only: the cost check is off unless a test turns it on.
 SchedulerOptions Options(int batch_size, int batch_tokens, absl::Duration delay) {
   SchedulerOptions o;
+  o.batch_overhead_tokens = 0;
   o.max_batch_size = batch_size;
   o.max_batch_tokens = batch_tokens;
   o.max_queue_delay = delay;
@@ -136,6 +138,65 @@ TEST(Scheduler, ShortItemAfterALongOneStillRespectsTheBudget) {
                   .ok());
   ASSERT_TRUE(results.WaitFor(3));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(30, 5), ElementsAre(5)));
+}
+
+TEST(Scheduler, GroupsItemsOfSimilarLengthAroundTheOldest) {
+  RecordingProcessor processor;
+  Results results;
+  // FIFO would pad the short items to 100; the long one waits for the next batch instead.
+  Scheduler scheduler(Options(64, 200, absl::Milliseconds(20)), &processor);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 10), results.Item("long", 100),
+                                results.Item("b", 12), results.Item("c", 9),
+                                results.Item("d", 11)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(5));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 12, 9, 11), ElementsAre(100)));
+}
+
+TEST(Scheduler, CostModelKeepsALongItemOutOfABatchOfShortOnes) {
+  RecordingProcessor processor;
+  Results results;
+  SchedulerOptions options = Options(64, 8192, absl::Milliseconds(20));
+  options.batch_overhead_tokens = 64;
+  Scheduler scheduler(options, &processor);
+  // The budget would allow 5 x 100 tokens, but 4 short rows padded to 100 would quadruple the
+  // cost for 100 more real tokens: the long item runs on its own.
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 10), results.Item("b", 12),
+                                results.Item("long", 100), results.Item("c", 9),
+                                results.Item("d", 11)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(5));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 12, 9, 11), ElementsAre(100)));
+}
+
+TEST(Scheduler, CostModelStillBatchesItemsOfSimilarLength) {
+  RecordingProcessor processor;
+  Results results;
+  SchedulerOptions options = Options(64, 8192, absl::Milliseconds(20));
+  options.batch_overhead_tokens = 64;
+  Scheduler scheduler(options, &processor);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 20), results.Item("b", 30),
+                                results.Item("c", 25), results.Item("d", 18)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(4));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(20, 30, 25, 18)));
+}
+
+TEST(Scheduler, LookaheadBoundsHowFarBatchesReachPastTheOldest) {
+  RecordingProcessor processor;
+  Results results;
+  SchedulerOptions options = Options(64, 200, absl::Milliseconds(20));
+  options.lookahead = 2;  // the oldest and the one behind it
+  Scheduler scheduler(options, &processor);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 10), results.Item("long", 100),
+                                results.Item("b", 10)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(3));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 100), ElementsAre(10)));
 }
 
 TEST(Scheduler, ItemLongerThanTheBudgetRunsAlone) {
@@ -204,7 +265,10 @@ TEST(Scheduler, BoundedQueueRejectsWhenFullAndAcceptsAfterDraining) {
 TEST(Scheduler, RoutesEveryResultToItsCallerExactlyOnce) {
   RecordingProcessor processor;
   Results results;
-  Scheduler scheduler(Options(16, 512, absl::Milliseconds(1)), &processor);
+  SchedulerOptions options = Options(16, 512, absl::Milliseconds(1));
+  options.max_queue_items = 100000;  // this test is about routing, not admission
+  options.batch_overhead_tokens = 64;
+  Scheduler scheduler(options, &processor);
   constexpr int kThreads = 8, kPerThread = 200;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
