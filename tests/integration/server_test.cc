@@ -14,6 +14,7 @@
 #include "eaos/v1/eaos.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/integration/reference.pb.h"
 #include "tests/integration/server_process.h"
@@ -136,6 +137,25 @@ TEST_F(ServerTest, HealthIsServingAndModelInfoDescribesTheDemoModel) {
               ::testing::UnorderedElementsAre("tích cực", "tiêu cực", "trung tính"));
   EXPECT_EQ(info.limits().max_batch_size(), 64u);
   EXPECT_EQ(info.limits().max_text_bytes(), static_cast<uint32_t>(kMaxTextBytes));
+}
+
+TEST_F(ServerTest, ReflectionListsTheServices) {
+  auto channel = grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials());
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<std::string> names;
+  for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"eaos.v1.EaosService", "grpc.health.v1.Health"}));
+  while (stream->Read(&response)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 TEST_F(ServerTest, AnnotatesTheSpecExample) {
