@@ -1,0 +1,221 @@
+"""Checks a model directory against docs/model-contract.md; prints every difference.
+
+    cd models && /usr/bin/python3 -m eaos_tools.validate demo
+
+Exit status 0 when the directory conforms, 1 otherwise.
+Checks: files present; model.json against models/model.schema.json (a small built-in validator
+for the keywords that schema uses) plus the rules a schema cannot say; the tokenizer loads and its
+special ids match; a dummy forward returns every output in "outputs" with shape
+[B, T, len(labels)] and a floating dtype, at T = max_length too; padding does not change outputs
+at real positions.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+from typing import Any, Dict, List
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model.schema.json")
+REQUIRED_SPAN_LABELS = {"O", "B-ENT", "I-ENT", "B-OPI", "I-OPI"}
+
+_TYPES = {
+    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+}
+
+
+def _type_ok(value: Any, t: str) -> bool:
+    if t == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[t])
+
+
+def schema_errors(value: Any, schema: Dict, path: str = "model.json") -> List[str]:
+    """Validates the subset of JSON Schema 2020-12 keywords model.schema.json uses."""
+    errs: List[str] = []
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_type_ok(value, t) for t in types):
+            return ["%s: expected %s, got %s" % (path, "/".join(types), type(value).__name__)]
+    if "const" in schema and value != schema["const"]:
+        errs.append("%s: must be %r, got %r" % (path, schema["const"], value))
+    if "enum" in schema and value not in schema["enum"]:
+        errs.append("%s: %r is not one of %r" % (path, value, schema["enum"]))
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            errs.append("%s: shorter than %d" % (path, schema["minLength"]))
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errs.append("%s: %r does not match %s" % (path, value, schema["pattern"]))
+    if _type_ok(value, "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            errs.append("%s: %r < minimum %r" % (path, value, schema["minimum"]))
+        if "maximum" in schema and value > schema["maximum"]:
+            errs.append("%s: %r > maximum %r" % (path, value, schema["maximum"]))
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            errs.append("%s: fewer than %d items" % (path, schema["minItems"]))
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errs.append("%s: more than %d items" % (path, schema["maxItems"]))
+        if schema.get("uniqueItems") and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+            errs.append("%s: items are not unique" % path)
+        if "items" in schema:
+            for i, v in enumerate(value):
+                errs += schema_errors(v, schema["items"], "%s[%d]" % (path, i))
+    if isinstance(value, dict):
+        for k in schema.get("required", []):
+            if k not in value:
+                errs.append("%s: missing field %r" % (path, k))
+        if len(value) < schema.get("minProperties", 0):
+            errs.append("%s: fewer than %d fields" % (path, schema["minProperties"]))
+        props = schema.get("properties", {})
+        for k, v in value.items():
+            if "propertyNames" in schema:
+                errs += schema_errors(k, schema["propertyNames"], "%s key %r" % (path, k))
+            if k in props:
+                errs += schema_errors(v, props[k], "%s.%s" % (path, k))
+            else:
+                extra = schema.get("additionalProperties", True)
+                if extra is False:
+                    errs.append("%s: unknown field %r" % (path, k))
+                elif isinstance(extra, dict):
+                    errs += schema_errors(v, extra, "%s.%s" % (path, k))
+    return errs
+
+
+def contract_errors(meta: Dict) -> List[str]:
+    """Rules of the contract that the schema does not express."""
+    errs = []
+    sl = meta.get("span_labels")
+    if isinstance(sl, list) and set(sl) != REQUIRED_SPAN_LABELS:
+        errs.append("model.json.span_labels: must be exactly %s in any order, got %r"
+                    % (sorted(REQUIRED_SPAN_LABELS), sl))
+    outs = meta.get("outputs")
+    if isinstance(outs, dict):
+        for key in ("span_labels", "aspects", "sentiments"):
+            if key not in outs.values():
+                errs.append("model.json.outputs: no output is mapped to %r" % key)
+        for name, key in outs.items():
+            if key not in meta:
+                errs.append("model.json.outputs.%s: label list %r is not in model.json" % (name, key))
+    st = meta.get("special_tokens")
+    if isinstance(st, dict) and len(set(st.values())) != len(st):
+        errs.append("model.json.special_tokens: ids must be distinct, got %r" % st)
+    return errs
+
+
+def validate(model_dir: str, check_forward: bool = True) -> List[str]:
+    errs: List[str] = []
+    for f in ("model.pt", "model.json"):
+        if not os.path.isfile(os.path.join(model_dir, f)):
+            errs.append("%s: missing" % f)
+    if not os.path.isfile(os.path.join(model_dir, "model.json")):
+        return errs
+    try:
+        with open(os.path.join(model_dir, "model.json"), encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except ValueError as e:
+        return errs + ["model.json: not valid JSON: %s" % e]
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        schema = json.load(fh)
+    errs += schema_errors(meta, schema)
+    errs += contract_errors(meta)
+
+    tok_file = meta.get("tokenizer", "tokenizer.model")
+    sp = None
+    if isinstance(tok_file, str):
+        tok_path = os.path.join(model_dir, tok_file)
+        if not os.path.isfile(tok_path):
+            errs.append("%s: missing (model.json.tokenizer)" % tok_file)
+        else:
+            import sentencepiece as spm
+            try:
+                sp = spm.SentencePieceProcessor(model_file=tok_path)
+            except Exception as e:  # noqa: BLE001 - report whatever sentencepiece says
+                errs.append("%s: sentencepiece cannot load it: %s" % (tok_file, e))
+    st = meta.get("special_tokens") if isinstance(meta.get("special_tokens"), dict) else {}
+    if sp is not None and st:
+        actual = {"pad_id": sp.pad_id(), "unk_id": sp.unk_id(), "bos_id": sp.bos_id(), "eos_id": sp.eos_id()}
+        for k, v in st.items():
+            if k in actual and actual[k] != v:
+                errs.append("special_tokens.%s: model.json says %r, tokenizer has %r" % (k, v, actual[k]))
+
+    if errs or not check_forward or not os.path.isfile(os.path.join(model_dir, "model.pt")):
+        return errs
+
+    import torch
+    torch.set_num_threads(2)
+    try:
+        module = torch.jit.load(os.path.join(model_dir, "model.pt"), map_location="cpu")
+        module.eval()
+    except Exception as e:  # noqa: BLE001
+        return errs + ["model.pt: torch.jit.load fails: %s" % str(e).splitlines()[0]]
+    max_len = int(meta["max_length"])
+    vocab = sp.get_piece_size() if sp is not None else 4
+    pad = st.get("pad_id", 0)
+    bos = st.get("bos_id", 2)
+    eos = st.get("eos_id", 3)
+    expected = {name: len(meta[key]) for name, key in meta["outputs"].items()}
+
+    def run(ids, mask):
+        with torch.no_grad():
+            return module(torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long))
+
+    # batch of 2: a short padded row and a full row at T = max_length using the largest piece id
+    t = max_len
+    short_len = min(6, t)
+    row_short = [bos] + [min(4 + i, vocab - 1) for i in range(short_len - 2)] + [eos]
+    row_full = [bos] + [(vocab - 1 - i) % vocab for i in range(t - 2)] + [eos]
+    ids = [row_short + [pad] * (t - short_len), row_full]
+    mask = [[1] * short_len + [0] * (t - short_len), [1] * t]
+    try:
+        out = run(ids, mask)
+    except Exception as e:  # noqa: BLE001
+        return errs + ["forward(input_ids[2,%d], attention_mask[2,%d]) fails: %s"
+                       % (t, t, str(e).strip().splitlines()[-1])]
+    if not isinstance(out, dict):
+        return errs + ["forward returns %s, not Dict[str, Tensor]" % type(out).__name__]
+    for name, n in expected.items():
+        if name not in out:
+            errs.append("forward: output %r (model.json.outputs) missing; it returns %s" % (name, sorted(out)))
+            continue
+        v = out[name]
+        if list(v.shape) != [2, t, n]:
+            errs.append("forward: %s has shape %s, expected [2, %d, %d]" % (name, list(v.shape), t, n))
+        if not v.is_floating_point():
+            errs.append("forward: %s has dtype %s, expected a floating dtype" % (name, v.dtype))
+    if errs:
+        return errs
+    # padding invariance: the short row alone must give the same outputs at its real positions
+    alone = run([row_short], [[1] * short_len])
+    for name in expected:
+        a = alone[name][0].float()
+        b = out[name][0, :short_len].float()
+        diff = float((a - b).abs().max())
+        if diff > 1e-3:
+            errs.append("forward: %s at real positions changes with padding (max abs diff %.3g)" % (name, diff))
+    return errs
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="validate a model directory against the contract")
+    ap.add_argument("model_dir", nargs="?", default=None)
+    ap.add_argument("--model", dest="model_opt", default=None, help="same as the positional argument")
+    ap.add_argument("--no-forward", action="store_true", help="skip loading model.pt")
+    args = ap.parse_args(argv)
+    d = args.model_opt or args.model_dir
+    if not d:
+        ap.error("give a model directory")
+    errs = validate(d, check_forward=not args.no_forward)
+    if errs:
+        print("%s: %d difference(s) from the contract:" % (d, len(errs)))
+        for e in errs:
+            print("  - " + e)
+        sys.exit(1)
+    print("%s: OK" % d)
+
+
+if __name__ == "__main__":
+    main()

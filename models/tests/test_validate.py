@@ -1,0 +1,77 @@
+"""validate.py finds contract differences."""
+import json
+import os
+import shutil
+import tempfile
+import unittest
+
+import torch
+
+import _paths  # noqa: F401
+from eaos_tools.model import EAOSConfig, EAOSModel, export_torchscript
+from eaos_tools.train import model_json
+from eaos_tools.validate import contract_errors, schema_errors, validate
+
+with open(os.path.join(_paths.MODELS_DIR, "model.schema.json"), encoding="utf-8") as _f:
+    SCHEMA = json.load(_f)
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False)
+
+
+class _Bad(torch.nn.Module):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        b, t = input_ids.size(0), input_ids.size(1)
+        return {"span_logits": torch.zeros(b, t, 5), "aspect_logits": torch.zeros(b, t, 6)}
+
+
+class ValidateTest(unittest.TestCase):
+    def meta(self):
+        return model_json("eaos-test", "1.2.3", 16, EAOSConfig(vocab_size=40, hidden=16, heads=2, ffn=32, max_length=16))
+
+    def test_good_metadata(self):
+        m = self.meta()
+        self.assertEqual(schema_errors(m, SCHEMA), [])
+        self.assertEqual(contract_errors(m), [])
+
+    def test_bad_metadata(self):
+        m = self.meta()
+        m["span_labels"] = ["O", "B-ENT", "I-ENT", "B-OPI", "E-OPI"]
+        del m["tokenizer"]
+        m["version"] = "one"
+        m["extra"] = 1
+        errs = schema_errors(m, SCHEMA) + contract_errors(m)
+        text = "\n".join(errs)
+        for needle in ("span_labels", "tokenizer", "version", "extra"):
+            self.assertIn(needle, text)
+        m = self.meta()
+        m["outputs"] = {"span_logits": "span_labels", "aspect_logits": "aspects", "x": "aspects"}
+        self.assertTrue(any("sentiments" in e for e in contract_errors(m)))
+
+    @unittest.skipUnless(os.path.isfile(os.path.join(_paths.DEMO_DIR, "tokenizer.model")), "needs models/demo")
+    def test_directories(self):
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(os.path.join(_paths.DEMO_DIR, "tokenizer.model"), d)
+            import sentencepiece as spm
+            vocab = spm.SentencePieceProcessor(model_file=os.path.join(d, "tokenizer.model")).get_piece_size()
+            cfg = EAOSConfig(vocab_size=vocab, hidden=16, layers=1, heads=2, ffn=32, max_length=16)
+            write_json(os.path.join(d, "model.json"), model_json("eaos-test", "1.0.0", 16, cfg))
+            self.assertTrue(any("model.pt" in e for e in validate(d)))
+            export_torchscript(EAOSModel(cfg), os.path.join(d, "model.pt"))
+            self.assertEqual(validate(d), [])
+            # max_length larger than the model's position table -> forward fails at T = max_length
+            meta = model_json("eaos-test", "1.0.0", 64, cfg)
+            write_json(os.path.join(d, "model.json"), meta)
+            self.assertTrue(any("forward" in e for e in validate(d)))
+            # a module missing an output / wrong label count
+            write_json(os.path.join(d, "model.json"), model_json("eaos-test", "1.0.0", 16, cfg))
+            torch.jit.save(torch.jit.script(_Bad()), os.path.join(d, "model.pt"))
+            errs = validate(d)
+            self.assertTrue(any("sentiment_logits" in e and "missing" in e for e in errs), errs)
+            self.assertTrue(any("aspect_logits" in e and "shape" in e for e in errs), errs)
+
+
+if __name__ == "__main__":
+    unittest.main()
