@@ -5,7 +5,12 @@
 // for --duration. Mean batch size and padding ratio come from the server's /metrics over the same
 // window (metrics port given per target).
 //
-//   eaos-bench --targets=off=127.0.0.1:50051:9464,on=127.0.0.1:50052:9465 --streams=64
+// With --model_dir, a last row runs the same closed loop in process, without gRPC: the server's own
+// engine (tokenizer, scheduler with default limits, model, decoder) fed directly. That is the
+// ceiling the server can reach with the same batch composition.
+//
+//   eaos-bench --targets=off=127.0.0.1:50051:9464,on=127.0.0.1:50052:9465 --streams=64 \
+//       --model_dir=models/demo
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -27,6 +32,7 @@
 #include "eaos/v1/eaos.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "server/engine/engine.h"
 #include "tests/integration/reference.pb.h"
 #include "tests/integration/server_process.h"
 
@@ -38,6 +44,9 @@ ABSL_FLAG(absl::Duration, warmup, absl::Seconds(2), "Load before measuring");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Measured time per target");
 ABSL_FLAG(std::string, input, std::string(EAOS_SOURCE_DIR) + "/models/fixtures/reference_texts.jsonl",
           "JSONL of {\"id\",\"text\"}: the texts sent, cycled");
+ABSL_FLAG(std::string, model_dir, "",
+          "If set, also run the closed loop in process (no gRPC) on this model: the ceiling");
+ABSL_FLAG(int, threads, 2, "Intra-op threads of the in-process engine (match the server's)");
 
 namespace {
 
@@ -184,6 +193,104 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts) {
   return row;
 }
 
+// Batch statistics of the in-process engine.
+class BatchCounter : public eaos::scheduler::SchedulerObserver {
+ public:
+  void OnBatch(const eaos::scheduler::BatchStats& stats) override {
+    absl::MutexLock lock(&mu_);
+    if (!counting_) return;
+    batches_ += 1;
+    rows_ += static_cast<double>(stats.rows);
+    real_ += static_cast<double>(stats.real_tokens);
+    padded_ += static_cast<double>(stats.padded_tokens);
+  }
+  void Start() {
+    absl::MutexLock lock(&mu_);
+    counting_ = true;
+  }
+  void Fill(Row* row) {
+    absl::MutexLock lock(&mu_);
+    counting_ = false;
+    if (batches_ > 0) row->mean_batch = rows_ / batches_;
+    if (padded_ > 0) row->padding = 1.0 - real_ / padded_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool counting_ = false;
+  double batches_ = 0, rows_ = 0, real_ = 0, padded_ = 0;
+};
+
+// The same closed loop (streams x window items outstanding) straight into the server's engine.
+Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& texts) {
+  Row row;
+  row.label = "in-process";
+  BatchCounter counter;
+  eaos::engine::EngineOptions options;
+  options.model_dir = model_dir;
+  options.intra_op_threads = absl::GetFlag(FLAGS_threads);
+  auto engine = eaos::engine::Engine::Load(options, &counter);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "in-process: %s\n", engine.status().ToString().c_str());
+    row.errors = 1;
+    return row;
+  }
+  const int limit = absl::GetFlag(FLAGS_streams) * absl::GetFlag(FLAGS_window);
+  const absl::Time measure_from = absl::Now() + absl::GetFlag(FLAGS_warmup);
+  const absl::Time stop_at = measure_from + absl::GetFlag(FLAGS_duration);
+  absl::Mutex mu;
+  int outstanding = 0;
+  std::vector<double> latencies_ms;
+  int64_t items = 0, tokens = 0;
+  bool started = false;
+  for (int64_t seq = 0; absl::Now() < stop_at; ++seq) {
+    {
+      absl::MutexLock lock(&mu);
+      auto room = [&]() { return outstanding < limit; };
+      mu.Await(absl::Condition(&room));
+      ++outstanding;
+    }
+    if (!started && absl::Now() >= measure_from) {
+      started = true;
+      counter.Start();
+    }
+    eaos::v1::Item item;
+    item.set_id(std::to_string(seq));
+    item.set_text(texts[static_cast<size_t>(seq) % texts.size()]);
+    const absl::Time t0 = absl::Now();
+    auto work = (*engine)->Prepare(item, 0.5f);
+    if (!work.ok()) {
+      ++row.errors;
+      absl::MutexLock lock(&mu);
+      --outstanding;
+      continue;
+    }
+    (*work)->done = [&, t0](absl::StatusOr<eaos::v1::ItemResult> r) {
+      const absl::Time now = absl::Now();
+      absl::MutexLock lock(&mu);
+      --outstanding;
+      if (t0 >= measure_from && now <= stop_at) {
+        latencies_ms.push_back(absl::ToDoubleMilliseconds(now - t0));
+        ++items;
+        if (r.ok()) tokens += r->num_tokens();
+      }
+    };
+    std::vector<std::unique_ptr<eaos::scheduler::WorkItem>> batch;
+    batch.push_back(*std::move(work));
+    if (!(*engine)->Submit(std::move(batch)).ok()) ++row.errors;
+  }
+  counter.Fill(&row);
+  (*engine)->Shutdown();
+  const double seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration));
+  absl::MutexLock lock(&mu);
+  row.comments_per_s = static_cast<double>(items) / seconds;
+  row.tokens_per_s = static_cast<double>(tokens) / seconds;
+  row.p50_ms = Percentile(latencies_ms, 0.50);
+  row.p95_ms = Percentile(latencies_ms, 0.95);
+  row.p99_ms = Percentile(latencies_ms, 0.99);
+  return row;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,8 +308,8 @@ int main(int argc, char** argv) {
     (void)absl::SimpleAtoi(addr[2], &t.metrics_port);
     targets.push_back(t);
   }
-  if (targets.empty()) {
-    std::fprintf(stderr, "--targets is required\n");
+  if (targets.empty() && absl::GetFlag(FLAGS_model_dir).empty()) {
+    std::fprintf(stderr, "--targets or --model_dir is required\n");
     return 2;
   }
   std::vector<std::string> texts;
@@ -225,6 +332,9 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
   for (const Target& t : targets) rows.push_back(RunTarget(t, texts));
+  if (!absl::GetFlag(FLAGS_model_dir).empty()) {
+    rows.push_back(RunInProcess(absl::GetFlag(FLAGS_model_dir), texts));
+  }
   std::printf("\n%d streams x window %d, %s measured after %s warm-up, %zu distinct texts\n\n",
               absl::GetFlag(FLAGS_streams), absl::GetFlag(FLAGS_window),
               absl::FormatDuration(absl::GetFlag(FLAGS_duration)).c_str(),
@@ -242,9 +352,12 @@ int main(int argc, char** argv) {
                 r.label.c_str(), r.comments_per_s, r.tokens_per_s, r.p50_ms, r.p95_ms, r.p99_ms,
                 r.mean_batch, 100 * r.padding, static_cast<long long>(r.errors));
   }
-  if (rows.size() >= 2 && rows[0].comments_per_s > 0) {
-    std::printf("\nthroughput %s / %s = %.2fx\n", rows.back().label.c_str(),
-                rows[0].label.c_str(), rows.back().comments_per_s / rows[0].comments_per_s);
+  std::printf("\n");
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i - 1].comments_per_s > 0) {
+      std::printf("throughput %s / %s = %.2fx\n", rows[i].label.c_str(),
+                  rows[i - 1].label.c_str(), rows[i].comments_per_s / rows[i - 1].comments_per_s);
+    }
   }
   int64_t errors = 0;
   for (const Row& r : rows) errors += r.errors;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Batching off (max batch 1) vs on, side by side in one run, on the demo model.
+# Batching off (max batch 1) vs on vs the in-process ceiling, side by side in one run, on the
+# demo model.
 #   bench/run_batching_bench.sh [build_dir] [extra eaos-bench flags...]
 #   MODEL_DIR=/path/to/model bench/run_batching_bench.sh   # another model (default: the demo)
 set -euo pipefail
@@ -29,4 +30,4 @@ start off --max_batch_size=1
 start on
 off=$(address off)
 on=$(address on)
-"$bin/eaos-bench" --targets="off=$off,on=$on" "$@"
+"$bin/eaos-bench" --targets="off=$off,on=$on" --model_dir="${MODEL_DIR:-models/demo}" "$@"
