@@ -424,6 +424,45 @@ TEST_F(ServerTest, StreamReportsBadItemsPerItemAndKeepsGoing) {
   EXPECT_THAT(results["c"].error().message(), HasSubstr("confidence_threshold"));
 }
 
+TEST_F(ServerTest, ClientsCancellingMidStreamLeaveTheServerServing) {
+  auto stub = Stub(server_->target());
+  constexpr int kStreams = 32;
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kStreams; ++s) {
+    threads.emplace_back([&, s] {
+      grpc::ClientContext context;
+      if (s % 2 == 1) {  // half of them hit a deadline instead of cancelling
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(5));
+      }
+      auto stream = stub->PredictStream(&context);
+      v1::PredictStreamRequest request;
+      for (int i = 0; i < 100; ++i) {
+        *request.add_items() = MakeItem(std::to_string(i), "Âm thanh rè, hình ảnh mờ");
+      }
+      stream->Write(request);
+      v1::PredictStreamResponse response;
+      if (s % 2 == 0) {
+        stream->Read(&response);  // take at most one message, then walk away
+        context.TryCancel();
+      }
+      while (stream->Read(&response)) {
+      }
+      const grpc::Status status = stream->Finish();
+      EXPECT_FALSE(status.ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  ExpectStillServing();
+  // The scheduler drained every abandoned item: the queue ends empty.
+  for (int i = 0; i < 100; ++i) {
+    auto metrics = HttpGet(server_->metrics_port(), "/metrics");
+    ASSERT_TRUE(metrics.ok());
+    if (metrics->find("\neaos_queue_depth 0\n") != std::string::npos) return;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ADD_FAILURE() << "queue did not drain";
+}
+
 TEST(ServerProcessTest, FullQueueAnswersResourceExhausted) {
   // A queue of 8 items and a 64-item call: rejected whole, with a message that says why.
   auto server = ServerProcess::Start({"--max_queue_items=8", "--max_items_per_request=8"});
