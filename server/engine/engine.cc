@@ -142,16 +142,7 @@ absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Engine::Prepare(const v1::I
     return absl::InvalidArgumentError(
         absl::StrCat("text is not valid UTF-8 (bad byte sequence at byte offset ", bad, ")"));
   }
-  bool blank = true;
-  for (size_t p = 0; p < text.size();) {
-    const size_t ws = text::WhitespaceLengthAt(text, p);
-    if (ws == 0) {
-      blank = false;
-      break;
-    }
-    p += ws;
-  }
-  if (blank) return absl::InvalidArgumentError("text is empty or only whitespace");
+  if (text::IsBlank(text)) return absl::InvalidArgumentError("text is empty or only whitespace");
 
   absl::StatusOr<text::Encoding> encoding = tokenizer_->Encode(text);
   if (!encoding.ok()) return encoding.status();

@@ -35,7 +35,7 @@ struct Encoding {
 struct TokenizerOptions {
   std::string model_path;  // the sentencepiece .model file
   // libeaos_spm.so to load; empty: $EAOS_SPM_SHIM, else beside the executable, else the
-  // installed library path.
+  // installed library path. The library is loaded once per process: the first Load() decides.
   std::string shim_path;
   int64_t bos_id = 2;
   int64_t eos_id = 3;

@@ -69,4 +69,13 @@ size_t WhitespaceLengthAt(absl::string_view s, size_t pos) {
   return 0;
 }
 
+bool IsBlank(absl::string_view s) {
+  for (size_t p = 0; p < s.size();) {
+    const size_t ws = WhitespaceLengthAt(s, p);
+    if (ws == 0) return false;
+    p += ws;
+  }
+  return true;
+}
+
 }  // namespace eaos::text

@@ -27,6 +27,9 @@ std::vector<uint32_t> CodePointIndex(absl::string_view s);
 // starts at s[pos], or 0.
 size_t WhitespaceLengthAt(absl::string_view s, size_t pos);
 
+// True when `s` is empty or holds only the whitespace of WhitespaceLengthAt.
+bool IsBlank(absl::string_view s);
+
 }  // namespace eaos::text
 
 #endif  // EAOS_SERVER_TEXT_UTF8_H_

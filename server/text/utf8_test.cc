@@ -55,5 +55,12 @@ TEST(Utf8, WhitespaceLengthRecognisesUnicodeSpaces) {
   EXPECT_EQ(WhitespaceLengthAt("a", 5), 0u);
 }
 
+TEST(Utf8, IsBlankSeesOnlyWhitespace) {
+  EXPECT_TRUE(IsBlank(""));
+  EXPECT_TRUE(IsBlank(" \t\n\xC2\xA0\xE3\x80\x80"));
+  EXPECT_FALSE(IsBlank("  a "));
+  EXPECT_FALSE(IsBlank("\xE2\x80\x9C"));
+}
+
 }  // namespace
 }  // namespace eaos::text
