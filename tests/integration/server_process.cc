@@ -97,6 +97,7 @@ bool ServerProcess::WaitForLog(const std::string& text, absl::Duration timeout) 
 }
 
 bool ServerProcess::Running() {
+  absl::MutexLock lock(&proc_mu_);
   if (exited_) return false;
   int status = 0;
   const pid_t r = waitpid(pid_, &status, WNOHANG);
@@ -114,19 +115,19 @@ int ServerProcess::Terminate(absl::Duration timeout) {
   while (Running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   if (Running()) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    exited_ = true;
+    while (Running()) absl::SleepFor(absl::Milliseconds(10));
+    absl::MutexLock lock(&proc_mu_);
     exit_code_ = -1;
   }
   if (reader_.joinable()) reader_.join();
+  absl::MutexLock lock(&proc_mu_);
   return exit_code_;
 }
 
 ServerProcess::~ServerProcess() {
   if (Running()) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    exited_ = true;
+    while (Running()) absl::SleepFor(absl::Milliseconds(10));
   }
   if (reader_.joinable()) reader_.join();
 }

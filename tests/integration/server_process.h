@@ -39,7 +39,7 @@ class ServerProcess {
 
   // Sends SIGTERM and waits for exit. Returns the exit code, or -1 (killed / timed out).
   int Terminate(absl::Duration timeout = absl::Seconds(60));
-  // True while the process has not exited.
+  // True while the process has not exited. Thread-safe.
   bool Running();
   // Everything the server printed so far.
   std::string log() const;
@@ -51,8 +51,9 @@ class ServerProcess {
   void ReadLog(int fd);
 
   pid_t pid_ = -1;
-  int exit_code_ = -1;
-  bool exited_ = false;
+  absl::Mutex proc_mu_;  // Running() may be called from two threads (Terminate, WaitForLog)
+  int exit_code_ ABSL_GUARDED_BY(proc_mu_) = -1;
+  bool exited_ ABSL_GUARDED_BY(proc_mu_) = false;
   std::string target_;
   int metrics_port_ = 0;
   std::thread reader_;

@@ -508,12 +508,26 @@ TEST(ServerProcessTest, SigtermFinishesInFlightStreamsAndExitsZero) {
   v1::PredictStreamRequest request;
   for (int i = 0; i < 200; ++i) *request.add_items() = MakeItem(std::to_string(i), "MC hay quá");
   ASSERT_TRUE(stream->Write(request));
-  // The stream is in flight (not half-closed) when the signal arrives.
-  std::thread terminator([&] { EXPECT_EQ((*server)->Terminate(), 0); });
-  absl::SleepFor(absl::Milliseconds(200));
-  stream->WritesDone();
-  int answered = 0;
+  // The first answers prove the call is in flight on the server; it is not half-closed yet.
   v1::PredictStreamResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  int answered = response.results_size();
+  std::thread terminator([&] { EXPECT_EQ((*server)->Terminate(), 0); });
+  ASSERT_TRUE((*server)->WaitForLog("draining", absl::Seconds(10)));
+  {  // new calls are refused once the drain has begun (polled: the signal is handled async)
+    bool refused = false;
+    for (int attempt = 0; attempt < 50 && !refused; ++attempt) {
+      auto fresh = v1::EaosService::NewStub(
+          grpc::CreateChannel((*server)->target(), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext refused_context;
+      refused_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      v1::ModelInfo info;
+      refused = !fresh->GetModelInfo(&refused_context, {}, &info).ok();
+      if (!refused) absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_TRUE(refused);
+  }
+  stream->WritesDone();
   while (stream->Read(&response)) answered += response.results_size();
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(answered, 200);
