@@ -42,7 +42,8 @@ ABSL_FLAG(int, streams, 64, "Concurrent PredictStream calls");
 ABSL_FLAG(int, window, 1, "Items outstanding per stream");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(2), "Load before measuring");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Measured time per target");
-ABSL_FLAG(std::string, input, std::string(EAOS_SOURCE_DIR) + "/models/fixtures/reference_texts.jsonl",
+ABSL_FLAG(std::string, input,
+          std::string(EAOS_SOURCE_DIR) + "/models/fixtures/reference_texts.jsonl",
           "JSONL of {\"id\",\"text\"}: the texts sent, cycled");
 ABSL_FLAG(std::string, model_dir, "",
           "If set, also run the closed loop in process (no gRPC) on this model: the ceiling");
@@ -320,7 +321,8 @@ int main(int argc, char** argv) {
       eaos::testing::ReferenceInput item;
       google::protobuf::util::JsonParseOptions o;
       o.ignore_unknown_fields = true;
-      if (google::protobuf::util::JsonStringToMessage(line, &item, o).ok() && !item.text().empty()) {
+      if (google::protobuf::util::JsonStringToMessage(line, &item, o).ok() &&
+          !item.text().empty()) {
         texts.push_back(item.text());
       }
     }
@@ -355,8 +357,8 @@ int main(int argc, char** argv) {
   std::printf("\n");
   for (size_t i = 1; i < rows.size(); ++i) {
     if (rows[i - 1].comments_per_s > 0) {
-      std::printf("throughput %s / %s = %.2fx\n", rows[i].label.c_str(),
-                  rows[i - 1].label.c_str(), rows[i].comments_per_s / rows[i - 1].comments_per_s);
+      std::printf("throughput %s / %s = %.2fx\n", rows[i].label.c_str(), rows[i - 1].label.c_str(),
+                  rows[i].comments_per_s / rows[i - 1].comments_per_s);
     }
   }
   int64_t errors = 0;

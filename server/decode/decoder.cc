@@ -154,8 +154,7 @@ std::vector<v1::Tuple> Decoder::Decode(absl::string_view text, const text::Encod
   for (const Span& op : opinions) {
     // 3. Aspect and sentiment from the opinion's mean logits.
     const auto [aspect, aspect_prob] = MeanLabel(outputs.aspect, row, op.first, op.last);
-    const auto [sentiment, sentiment_prob] =
-        MeanLabel(outputs.sentiment, row, op.first, op.last);
+    const auto [sentiment, sentiment_prob] = MeanLabel(outputs.sentiment, row, op.first, op.last);
 
     // 4. Nearest entity before the opinion, else nearest after it.
     const Span* entity = nullptr;

@@ -13,10 +13,10 @@
 #define EAOS_SERVER_DECODE_DECODER_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "eaos/v1/eaos.pb.h"
 #include "server/runtime/model.h"
 #include "server/runtime/model_config.h"

@@ -66,18 +66,19 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   return Create(options, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
-    const EngineOptions& options, runtime::ModelConfig config,
-    std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
-    scheduler::SchedulerObserver* observer) {
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
+                                                       runtime::ModelConfig config,
+                                                       std::unique_ptr<text::Tokenizer> tokenizer,
+                                                       std::unique_ptr<runtime::Model> model,
+                                                       scheduler::SchedulerObserver* observer) {
   const auto& s = options.scheduling;
   if (s.max_batch_size < 1 || s.max_queue_items < 1) {
     return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
   }
   if (s.max_batch_tokens < static_cast<int>(config.max_length())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_batch_tokens (", s.max_batch_tokens,
-                     ") must be at least the model's max_length (", config.max_length(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("max_batch_tokens (", s.max_batch_tokens,
+                                                   ") must be at least the model's max_length (",
+                                                   config.max_length(), ")"));
   }
   if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -112,8 +113,7 @@ absl::Status Engine::CheckRequest(int item_count, const v1::PredictOptions& opti
   if (item_count > options_.max_items_per_request) {
     return absl::InvalidArgumentError(
         absl::StrCat("request has ", item_count, " items; the limit is ",
-                     options_.max_items_per_request,
-                     " per call (split it, or use PredictStream)"));
+                     options_.max_items_per_request, " per call (split it, or use PredictStream)"));
   }
   if (options.has_confidence_threshold()) {
     const float t = options.confidence_threshold();
@@ -126,15 +126,15 @@ absl::Status Engine::CheckRequest(int item_count, const v1::PredictOptions& opti
 }
 
 absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Engine::Prepare(const v1::Item& item,
-                                                                      float threshold) const {
+                                                                     float threshold) const {
   if (item.id().size() > static_cast<size_t>(options_.max_id_bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat("id is ", item.id().size(),
-                                                   " bytes; the limit is ", options_.max_id_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("id is ", item.id().size(), " bytes; the limit is ", options_.max_id_bytes));
   }
   const std::string& text = item.text();
   if (text.size() > static_cast<size_t>(options_.max_text_bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat("text is ", text.size(),
-                                                   " bytes; the limit is ", options_.max_text_bytes,
+    return absl::InvalidArgumentError(absl::StrCat("text is ", text.size(), " bytes; the limit is ",
+                                                   options_.max_text_bytes,
                                                    " bytes (split longer documents)"));
   }
   size_t bad = 0;
@@ -172,7 +172,8 @@ v1::ModelInfo Engine::Info() const {
   const auto& s = options_.scheduling;
   limits->set_max_batch_size(s.max_batch_size);
   limits->set_max_batch_tokens(s.max_batch_tokens);
-  limits->set_max_queue_delay_us(static_cast<uint32_t>(absl::ToInt64Microseconds(s.max_queue_delay)));
+  limits->set_max_queue_delay_us(
+      static_cast<uint32_t>(absl::ToInt64Microseconds(s.max_queue_delay)));
   limits->set_max_queue_items(s.max_queue_items);
   limits->set_max_items_per_request(options_.max_items_per_request);
   limits->set_max_text_bytes(options_.max_text_bytes);

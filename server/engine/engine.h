@@ -46,10 +46,11 @@ class Engine {
                                                       scheduler::SchedulerObserver* observer);
 
   // For tests: an engine around a given model (e.g. a fake) and tokenizer.
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(
-      const EngineOptions& options, runtime::ModelConfig config,
-      std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
-      scheduler::SchedulerObserver* observer);
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options,
+                                                        runtime::ModelConfig config,
+                                                        std::unique_ptr<text::Tokenizer> tokenizer,
+                                                        std::unique_ptr<runtime::Model> model,
+                                                        scheduler::SchedulerObserver* observer);
 
   ~Engine();  // Shutdown()
 
@@ -59,7 +60,7 @@ class Engine {
   // Item-level checks (id, empty/oversized/invalid UTF-8 text) and tokenization. The returned item
   // has no callback yet.
   absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Prepare(const v1::Item& item,
-                                                                float threshold) const;
+                                                               float threshold) const;
 
   // See Scheduler::Submit: all or nothing; on error the caller answers the items.
   absl::Status Submit(std::vector<std::unique_ptr<scheduler::WorkItem>> items);

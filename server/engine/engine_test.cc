@@ -67,9 +67,9 @@ TEST(Engine, PrepareRejectsBadItemsWithReasons) {
     std::string text;
     std::string reason;
   };
-  for (const Case& c : {Case{"", "empty"}, Case{"  \n\t", "empty"},
-                        Case{"\xE1\xBA", "not valid UTF-8"},
-                        Case{std::string(101, 'a'), "101 bytes; the limit is 100"}}) {
+  for (const Case& c :
+       {Case{"", "empty"}, Case{"  \n\t", "empty"}, Case{"\xE1\xBA", "not valid UTF-8"},
+        Case{std::string(101, 'a'), "101 bytes; the limit is 100"}}) {
     auto work = (*engine)->Prepare(MakeItem("id", c.text), 0.5f);
     ASSERT_FALSE(work.ok()) << c.text;
     EXPECT_EQ(work.status().code(), absl::StatusCode::kInvalidArgument);

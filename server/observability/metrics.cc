@@ -11,16 +11,15 @@ using prometheus::BuildHistogram;
 
 constexpr std::array<const char*, 3> kMethodNames = {"Predict", "PredictStream", "GetModelInfo"};
 constexpr std::array<const char*, 17> kCodeNames = {
-    "OK",          "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",       "DATA_LOSS",
-    "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 // Seconds from 100 us to ~100 s, roughly x2.5 apart.
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10, 30, 100};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    100};
 }
 
 prometheus::Histogram::BucketBoundaries PowersOfTwo(int max_exponent) {
@@ -93,8 +92,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                               .Name("eaos_batch_padding_ratio")
                               .Help("Share of a batch's tokens that are padding")
                               .Register(*registry_)
-                              .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
-                                                                      0.6, 0.7, 0.8, 0.9});
+                              .Add({}, prometheus::Histogram::BucketBoundaries{
+                                           0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
   batch_duration_ = &BuildHistogram()
                          .Name("eaos_batch_duration_seconds")
                          .Help("Model forward plus decoding time per batch")

@@ -35,8 +35,7 @@ class Metrics final : public scheduler::SchedulerObserver {
   void RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency);
   // One answered item: ok or an error result; latency from arrival to answer.
   void RecordItem(bool ok, absl::Duration latency);
-  void SetModelInfo(const std::string& name, const std::string& version,
-                    const std::string& device);
+  void SetModelInfo(const std::string& name, const std::string& version, const std::string& device);
 
   // scheduler::SchedulerObserver
   void OnBatch(const scheduler::BatchStats& stats) override;

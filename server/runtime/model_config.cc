@@ -22,7 +22,8 @@ absl::Status CheckUnique(const google::protobuf::RepeatedPtrField<std::string>& 
   if (labels.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
   std::set<std::string> seen;
   for (const auto& label : labels) {
-    if (label.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " has an empty label"));
+    if (label.empty())
+      return absl::InvalidArgumentError(absl::StrCat(field, " has an empty label"));
     if (!seen.insert(label).second) {
       return absl::InvalidArgumentError(absl::StrCat(field, " repeats the label \"", label, "\""));
     }
@@ -47,38 +48,38 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
         absl::StrCat("model.json: max_length must be >= 3, got ", config.max_length()));
   }
   if (config.tag_scheme() != "BIO") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.json: tag_scheme must be \"BIO\", got \"", config.tag_scheme(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.json: tag_scheme must be \"BIO\", got \"", config.tag_scheme(), "\""));
   }
-  for (auto [labels, field] : {std::pair{&config.span_labels(), "span_labels"},
-                               std::pair{&config.aspects(), "aspects"},
-                               std::pair{&config.sentiments(), "sentiments"}}) {
+  for (auto [labels, field] :
+       {std::pair{&config.span_labels(), "span_labels"}, std::pair{&config.aspects(), "aspects"},
+        std::pair{&config.sentiments(), "sentiments"}}) {
     if (auto s = CheckUnique(*labels, field); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("model.json: ", s.message()));
     }
   }
   const std::set<std::string> span(config.span_labels().begin(), config.span_labels().end());
   if (span != RequiredSpanLabels()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.json: span_labels must be exactly {",
-                     absl::StrJoin(RequiredSpanLabels(), ", "), "}, got {",
-                     absl::StrJoin(config.span_labels(), ", "), "}"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.json: span_labels must be exactly {", absl::StrJoin(RequiredSpanLabels(), ", "),
+        "}, got {", absl::StrJoin(config.span_labels(), ", "), "}"));
   }
   const auto& st = config.special_tokens();
   if (st.bos_id() == st.eos_id() || st.bos_id() == st.pad_id() || st.eos_id() == st.pad_id()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.json: special_tokens pad/bos/eos must differ, got pad_id=", st.pad_id(),
-        " bos_id=", st.bos_id(), " eos_id=", st.eos_id()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.json: special_tokens pad/bos/eos must differ, got pad_id=", st.pad_id(),
+                     " bos_id=", st.bos_id(), " eos_id=", st.eos_id()));
   }
-  const std::map<std::string, std::string> expected = {{std::string(kSpanOutput), "span_labels"},
-                                                       {std::string(kAspectOutput), "aspects"},
-                                                       {std::string(kSentimentOutput), "sentiments"}};
+  const std::map<std::string, std::string> expected = {
+      {std::string(kSpanOutput), "span_labels"},
+      {std::string(kAspectOutput), "aspects"},
+      {std::string(kSentimentOutput), "sentiments"}};
   for (const auto& [output, label_set] : expected) {
     auto it = config.outputs().find(output);
     if (it == config.outputs().end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model.json: outputs lacks \"", output, "\" (expected \"", output,
-                       "\": \"", label_set, "\")"));
+      return absl::InvalidArgumentError(absl::StrCat("model.json: outputs lacks \"", output,
+                                                     "\" (expected \"", output, "\": \"", label_set,
+                                                     "\")"));
     }
     if (it->second != label_set) {
       return absl::InvalidArgumentError(absl::StrCat("model.json: outputs[\"", output,
@@ -120,7 +121,8 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   buf << in.rdbuf();
   auto config = ParseModelConfig(buf.str());
   if (!config.ok()) {
-    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
 }

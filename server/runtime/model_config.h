@@ -8,9 +8,9 @@
 #define EAOS_SERVER_RUNTIME_MODEL_CONFIG_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "eaos/model/v1/model_config.pb.h"
 
 namespace eaos::runtime {

@@ -45,8 +45,8 @@ TEST(ModelConfig, NamesAMissingOutput) {
 }
 
 TEST(ModelConfig, NamesAnOutputMappedToTheWrongLabels) {
-  auto config = ParseModelConfig(Replace(R"("aspect_logits": "aspects")",
-                                         R"("aspect_logits": "sentiments")"));
+  auto config = ParseModelConfig(
+      Replace(R"("aspect_logits": "aspects")", R"("aspect_logits": "sentiments")"));
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("outputs[\"aspect_logits\"] must be"));
 }
@@ -71,10 +71,9 @@ TEST(ModelConfig, RejectsRepeatedLabels) {
 }
 
 TEST(ModelConfig, RejectsTinyMaxLengthAndSharedSpecialIds) {
-  EXPECT_THAT(ParseModelConfig(Replace(R"("max_length": 128)", R"("max_length": 2)"))
-                  .status()
-                  .message(),
-              HasSubstr("max_length must be >= 3"));
+  EXPECT_THAT(
+      ParseModelConfig(Replace(R"("max_length": 128)", R"("max_length": 2)")).status().message(),
+      HasSubstr("max_length must be >= 3"));
   EXPECT_THAT(ParseModelConfig(Replace(R"("eos_id": 3)", R"("eos_id": 2)")).status().message(),
               HasSubstr("must differ"));
 }

@@ -39,9 +39,9 @@ absl::Status ToLogits(const c10::Dict<c10::IValue, c10::IValue>& dict, absl::str
                                                       std::string(c10::toString(t.scalar_type()))));
   }
   if (t.dim() != 3 || t.size(0) != batch.rows || t.size(1) != batch.cols) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("forward() output \"", name, "\" has shape [", ShapeString(t),
-                     "], expected [", batch.rows, ", ", batch.cols, ", labels]"));
+    return absl::FailedPreconditionError(absl::StrCat("forward() output \"", name, "\" has shape [",
+                                                      ShapeString(t), "], expected [", batch.rows,
+                                                      ", ", batch.cols, ", labels]"));
   }
   t = t.to(at::kCPU, at::kFloat).contiguous();
   out->rows = t.size(0);
@@ -71,14 +71,14 @@ class TorchModel final : public Model {
                             .to(device_);
       c10::IValue result = module_.forward({ids, mask});
       if (!result.isGenericDict()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "forward() must return Dict[str, Tensor], got ", result.tagKind()));
+        return absl::FailedPreconditionError(
+            absl::StrCat("forward() must return Dict[str, Tensor], got ", result.tagKind()));
       }
       const auto dict = result.toGenericDict();
       ModelOutputs out;
-      for (auto [name, logits] : {std::pair{kSpanOutput, &out.span},
-                                  std::pair{kAspectOutput, &out.aspect},
-                                  std::pair{kSentimentOutput, &out.sentiment}}) {
+      for (auto [name, logits] :
+           {std::pair{kSpanOutput, &out.span}, std::pair{kAspectOutput, &out.aspect},
+            std::pair{kSentimentOutput, &out.sentiment}}) {
         if (auto s = ToLogits(dict, name, batch, logits); !s.ok()) return s;
       }
       return out;
@@ -100,9 +100,9 @@ class TorchModel final : public Model {
 
 absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
                           const ModelOutputs& outputs) {
-  for (auto [name, logits] : {std::pair{kSpanOutput, &outputs.span},
-                              std::pair{kAspectOutput, &outputs.aspect},
-                              std::pair{kSentimentOutput, &outputs.sentiment}}) {
+  for (auto [name, logits] :
+       {std::pair{kSpanOutput, &outputs.span}, std::pair{kAspectOutput, &outputs.aspect},
+        std::pair{kSentimentOutput, &outputs.sentiment}}) {
     const std::string& label_set = config.outputs().at(std::string(name));
     const int expected = LabelCount(config, label_set);
     if (logits->rows != batch.rows || logits->cols != batch.cols || logits->labels != expected) {
@@ -146,8 +146,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
   const Batch batch = Batch::Pad({&a, &b}, st.pad_id());
   absl::StatusOr<ModelOutputs> out = model->Forward(batch);
   if (!out.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model.pt does not match the model contract: ", out.status().message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("model.pt does not match the model contract: ", out.status().message()));
   }
   if (auto s = CheckOutputs(config, batch, *out); !s.ok()) return s;
   return std::unique_ptr<Model>(std::move(model));

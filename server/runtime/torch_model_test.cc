@@ -49,9 +49,9 @@ TEST(TorchModel, PaddingDoesNotChangeLogitsAtRealPositions) {
   auto padded = model->Forward(Batch::Pad({&long_seq, &short_seq}, 0));
   ASSERT_TRUE(alone.ok() && padded.ok());
   double max_diff = 0;
-  for (auto [a, p] : {std::pair{&alone->span, &padded->span},
-                      std::pair{&alone->aspect, &padded->aspect},
-                      std::pair{&alone->sentiment, &padded->sentiment}}) {
+  for (auto [a, p] :
+       {std::pair{&alone->span, &padded->span}, std::pair{&alone->aspect, &padded->aspect},
+        std::pair{&alone->sentiment, &padded->sentiment}}) {
     for (int64_t pos = 0; pos < static_cast<int64_t>(short_seq.size()); ++pos) {
       for (int64_t k = 0; k < a->labels; ++k) {
         max_diff = std::max<double>(max_diff, std::abs(a->Row(0, pos)[k] - p->Row(1, pos)[k]));
@@ -81,7 +81,8 @@ TEST(TorchModel, MissingOrCorruptModelFileIsAClearError) {
   options.model_dir = "/nonexistent";
   auto missing = LoadTorchModel(*config, options);
   ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(std::string(missing.status().message()), ::testing::HasSubstr("/nonexistent/model.pt"));
+  EXPECT_THAT(std::string(missing.status().message()),
+              ::testing::HasSubstr("/nonexistent/model.pt"));
 
   const std::string dir = ::testing::TempDir() + "/corrupt_model";
   std::filesystem::create_directories(dir);

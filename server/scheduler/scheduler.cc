@@ -61,8 +61,9 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
   *full = false;
   std::vector<size_t> chosen;
   if (queue_.empty()) return chosen;
-  const size_t lookahead = options_.lookahead > 0 ? static_cast<size_t>(options_.lookahead)
-                                                  : 4 * static_cast<size_t>(options_.max_batch_size);
+  const size_t lookahead = options_.lookahead > 0
+                               ? static_cast<size_t>(options_.lookahead)
+                               : 4 * static_cast<size_t>(options_.max_batch_size);
   const size_t window = std::min(queue_.size(), std::max<size_t>(lookahead, 1));
   // The oldest item always goes (an item longer than the whole budget goes alone); the others are
   // tried nearest in length first, then oldest first.

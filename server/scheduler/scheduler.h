@@ -5,9 +5,10 @@
 // more real work per unit of cost, with cost modelled as batch_overhead_tokens + rows x longest
 // row, so a long text does not pad a batch of short ones. Limits: max_batch_size rows and
 // max_batch_tokens counted as rows x longest row (padding included). A batch leaves when it
-// cannot grow (a limit stops a queued item) or when its oldest item has waited max_queue_delay. The queue is bounded: Submit() fails fast with RESOURCE_EXHAUSTED
-// instead of blocking. One thread forms batches and hands them to a BatchProcessor; every
-// submitted item's callback runs exactly once, with a result or an error.
+// cannot grow (a limit stops a queued item) or when its oldest item has waited max_queue_delay. The
+// queue is bounded: Submit() fails fast with RESOURCE_EXHAUSTED instead of blocking. One thread
+// forms batches and hands them to a BatchProcessor; every submitted item's callback runs exactly
+// once, with a result or an error.
 //
 // Thread-safety: Submit() and queue_depth() may be called from any thread; callbacks run on the
 // scheduler's thread and must not block.

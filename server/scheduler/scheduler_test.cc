@@ -120,8 +120,8 @@ TEST(Scheduler, TokenBudgetCountsPadding) {
   // 3 rows x 10 = 30 fits in 40; a 4th row of 30 would make 4 x 30 = 120 padded tokens.
   Scheduler scheduler(Options(64, 40, absl::Milliseconds(20)), &processor);
   ASSERT_TRUE(scheduler
-                  .Submit(Items(results.Item("a", 10), results.Item("b", 10),
-                                results.Item("c", 10), results.Item("d", 30)))
+                  .Submit(Items(results.Item("a", 10), results.Item("b", 10), results.Item("c", 10),
+                                results.Item("d", 30)))
                   .ok());
   ASSERT_TRUE(results.WaitFor(4));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 10, 10), ElementsAre(30)));
@@ -132,10 +132,9 @@ TEST(Scheduler, ShortItemAfterALongOneStillRespectsTheBudget) {
   Results results;
   Scheduler scheduler(Options(64, 60, absl::Milliseconds(20)), &processor);
   // 30 then 5, 5: 3 rows x 30 = 90 > 60, so only two rows fit.
-  ASSERT_TRUE(scheduler
-                  .Submit(Items(results.Item("a", 30), results.Item("b", 5),
-                                results.Item("c", 5)))
-                  .ok());
+  ASSERT_TRUE(
+      scheduler.Submit(Items(results.Item("a", 30), results.Item("b", 5), results.Item("c", 5)))
+          .ok());
   ASSERT_TRUE(results.WaitFor(3));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(30, 5), ElementsAre(5)));
 }
@@ -147,8 +146,7 @@ TEST(Scheduler, GroupsItemsOfSimilarLengthAroundTheOldest) {
   Scheduler scheduler(Options(64, 200, absl::Milliseconds(20)), &processor);
   ASSERT_TRUE(scheduler
                   .Submit(Items(results.Item("a", 10), results.Item("long", 100),
-                                results.Item("b", 12), results.Item("c", 9),
-                                results.Item("d", 11)))
+                                results.Item("b", 12), results.Item("c", 9), results.Item("d", 11)))
                   .ok());
   ASSERT_TRUE(results.WaitFor(5));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 12, 9, 11), ElementsAre(100)));
@@ -162,11 +160,11 @@ TEST(Scheduler, CostModelKeepsALongItemOutOfABatchOfShortOnes) {
   Scheduler scheduler(options, &processor);
   // The budget would allow 5 x 100 tokens, but 4 short rows padded to 100 would quadruple the
   // cost for 100 more real tokens: the long item runs on its own.
-  ASSERT_TRUE(scheduler
-                  .Submit(Items(results.Item("a", 10), results.Item("b", 12),
-                                results.Item("long", 100), results.Item("c", 9),
-                                results.Item("d", 11)))
-                  .ok());
+  ASSERT_TRUE(
+      scheduler
+          .Submit(Items(results.Item("a", 10), results.Item("b", 12), results.Item("long", 100),
+                        results.Item("c", 9), results.Item("d", 11)))
+          .ok());
   ASSERT_TRUE(results.WaitFor(5));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 12, 9, 11), ElementsAre(100)));
 }
@@ -178,8 +176,8 @@ TEST(Scheduler, CostModelStillBatchesItemsOfSimilarLength) {
   options.batch_overhead_tokens = 64;
   Scheduler scheduler(options, &processor);
   ASSERT_TRUE(scheduler
-                  .Submit(Items(results.Item("a", 20), results.Item("b", 30),
-                                results.Item("c", 25), results.Item("d", 18)))
+                  .Submit(Items(results.Item("a", 20), results.Item("b", 30), results.Item("c", 25),
+                                results.Item("d", 18)))
                   .ok());
   ASSERT_TRUE(results.WaitFor(4));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(20, 30, 25, 18)));
@@ -191,10 +189,10 @@ TEST(Scheduler, LookaheadBoundsHowFarBatchesReachPastTheOldest) {
   SchedulerOptions options = Options(64, 200, absl::Milliseconds(20));
   options.lookahead = 2;  // the oldest and the one behind it
   Scheduler scheduler(options, &processor);
-  ASSERT_TRUE(scheduler
-                  .Submit(Items(results.Item("a", 10), results.Item("long", 100),
-                                results.Item("b", 10)))
-                  .ok());
+  ASSERT_TRUE(
+      scheduler
+          .Submit(Items(results.Item("a", 10), results.Item("long", 100), results.Item("b", 10)))
+          .ok());
   ASSERT_TRUE(results.WaitFor(3));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 100), ElementsAre(10)));
 }
@@ -247,10 +245,9 @@ TEST(Scheduler, BoundedQueueRejectsWhenFullAndAcceptsAfterDraining) {
   Scheduler scheduler(options, &processor);
   ASSERT_TRUE(scheduler.Submit(Items(results.Item("running", 5))).ok());
   processor.started_.WaitForNotification();  // "running" left the queue and blocks the model
-  ASSERT_TRUE(scheduler
-                  .Submit(Items(results.Item("q1", 5), results.Item("q2", 5),
-                                results.Item("q3", 5)))
-                  .ok());
+  ASSERT_TRUE(
+      scheduler.Submit(Items(results.Item("q1", 5), results.Item("q2", 5), results.Item("q3", 5)))
+          .ok());
   const absl::Status full = scheduler.Submit(Items(results.Item("rejected", 5)));
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("queue full"));
@@ -311,11 +308,10 @@ TEST(Scheduler, BatchFailureAnswersEveryItemWithTheError) {
 TEST(Scheduler, ShutdownFinishesQueuedWorkThenRefusesNewWork) {
   RecordingProcessor processor;
   Results results;
-  auto scheduler =
-      std::make_unique<Scheduler>(Options(2, 1000, absl::Seconds(10)), &processor);
-  ASSERT_TRUE(scheduler->Submit(Items(results.Item("a", 3), results.Item("b", 3),
-                                      results.Item("c", 3)))
-                  .ok());
+  auto scheduler = std::make_unique<Scheduler>(Options(2, 1000, absl::Seconds(10)), &processor);
+  ASSERT_TRUE(
+      scheduler->Submit(Items(results.Item("a", 3), results.Item("b", 3), results.Item("c", 3)))
+          .ok());
   scheduler->Shutdown();  // does not wait for the 10 s delay
   EXPECT_EQ(results.deliveries().size(), 3u);
   EXPECT_EQ(scheduler->Submit(Items(results.Item("late", 3))).code(),

@@ -37,7 +37,8 @@ EAOS_SPM_EXPORT int eaos_spm_vocab_size(const eaos_spm* spm);
  * Writes at most `cap` entries and returns the total number of pieces (call again with a larger
  * buffer when it exceeds cap), or -1 on error with a message in err. */
 EAOS_SPM_EXPORT int eaos_spm_encode(const eaos_spm* spm, const char* text, size_t len, int32_t* ids,
-                    uint32_t* begins, uint32_t* ends, size_t cap, char* err, size_t err_len);
+                                    uint32_t* begins, uint32_t* ends, size_t cap, char* err,
+                                    size_t err_len);
 
 #ifdef __cplusplus
 }

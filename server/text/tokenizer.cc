@@ -75,23 +75,21 @@ absl::StatusOr<const Tokenizer::Shim*> LoadShimOnce(const std::string& explicit_
           absl::StrCat(path, " lacks an eaos_spm_* entry point: ", dlerror()));
     }
     if (s.abi_version() != EAOS_SPM_ABI_VERSION) {
-      return absl::FailedPreconditionError(absl::StrCat(path, " has ABI version ",
-                                                        s.abi_version(), ", expected ",
-                                                        EAOS_SPM_ABI_VERSION));
+      return absl::FailedPreconditionError(absl::StrCat(path, " has ABI version ", s.abi_version(),
+                                                        ", expected ", EAOS_SPM_ABI_VERSION));
     }
     return storage;
   }
-  return absl::NotFoundError(
-      absl::StrCat("cannot load the tokenizer library libeaos_spm.so (set EAOS_SPM_SHIM):", errors));
+  return absl::NotFoundError(absl::StrCat(
+      "cannot load the tokenizer library libeaos_spm.so (set EAOS_SPM_SHIM):", errors));
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const TokenizerOptions& options) {
   if (options.max_length < 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_length must be at least 3 (BOS, one piece, EOS), got ",
-                     options.max_length));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_length must be at least 3 (BOS, one piece, EOS), got ", options.max_length));
   }
   static std::mutex mu;
   static Shim storage;

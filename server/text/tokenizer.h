@@ -14,10 +14,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace eaos::text {
 
@@ -55,7 +55,7 @@ class Tokenizer {
   int vocab_size() const;
   int max_length() const { return options_.max_length; }
 
- struct Shim;  // the dlopen'ed entry points of libeaos_spm.so (tokenizer.cc)
+  struct Shim;  // the dlopen'ed entry points of libeaos_spm.so (tokenizer.cc)
 
  private:
   Tokenizer(TokenizerOptions options, const Shim* shim, void* processor);

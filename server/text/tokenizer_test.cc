@@ -53,8 +53,9 @@ TEST(Tokenizer, OffsetsPointIntoTheOriginalVietnameseText) {
   ASSERT_NE(tok, nullptr);
   EXPECT_GT(tok->vocab_size(), 100);
   for (const std::string text :
-       {"Chương trình rất hay!", "Chuong trinh rat hay!", "MC dẫn duyên quá, nhưng âm thanh hơi rè.",
-        "Khách mời 😍😍 dễ thương", "  hai  khoảng   trắng ", "ấ", "Ánh sáng CHÓI quá"}) {
+       {"Chương trình rất hay!", "Chuong trinh rat hay!",
+        "MC dẫn duyên quá, nhưng âm thanh hơi rè.", "Khách mời 😍😍 dễ thương",
+        "  hai  khoảng   trắng ", "ấ", "Ánh sáng CHÓI quá"}) {
     SCOPED_TRACE(text);
     auto e = tok->Encode(text);
     ASSERT_TRUE(e.ok()) << e.status();
@@ -98,7 +99,8 @@ TEST(Tokenizer, MissingModelFileIsAClearError) {
   options.model_path = "/nonexistent/tokenizer.model";
   auto tok = Tokenizer::Load(options);
   ASSERT_FALSE(tok.ok());
-  EXPECT_THAT(std::string(tok.status().message()), ::testing::HasSubstr("/nonexistent/tokenizer.model"));
+  EXPECT_THAT(std::string(tok.status().message()),
+              ::testing::HasSubstr("/nonexistent/tokenizer.model"));
 }
 
 TEST(Tokenizer, RejectsAMaxLengthWithNoRoomForText) {

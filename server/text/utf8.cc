@@ -60,8 +60,8 @@ size_t WhitespaceLengthAt(absl::string_view s, size_t pos) {
   const auto c = static_cast<unsigned char>(s[pos]);
   if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
   auto rest = s.substr(pos);
-  if (rest.substr(0, 2) == "\xC2\xA0") return 2;        // U+00A0 no-break space
-  if (rest.substr(0, 3) == "\xE3\x80\x80") return 3;    // U+3000 ideographic space
+  if (rest.substr(0, 2) == "\xC2\xA0") return 2;      // U+00A0 no-break space
+  if (rest.substr(0, 3) == "\xE3\x80\x80") return 3;  // U+3000 ideographic space
   if (rest.size() >= 3 && c == 0xE2 && static_cast<unsigned char>(rest[1]) == 0x80 &&
       static_cast<unsigned char>(rest[2]) <= 0x8B) {
     return 3;  // U+2000..U+200B

@@ -17,14 +17,14 @@ TEST(Utf8, RejectsMalformedSequencesWithOffset) {
     size_t offset;
   };
   const Case cases[] = {
-      {"ab\xC0\x80", 2},          // overlong NUL
-      {"x\xE0\x80\xAF", 1},       // overlong 3-byte
-      {"\xED\xA0\x80", 0},        // UTF-16 surrogate
-      {"hay\xE1\xBA", 3},         // truncated sequence
-      {"\xF4\x90\x80\x80", 0},    // above U+10FFFF
-      {"ok\x80", 2},              // lone continuation byte
-      {"\xF5\x80\x80\x80", 0},    // invalid lead byte
-      {"\xC3(", 0},               // continuation missing
+      {"ab\xC0\x80", 2},        // overlong NUL
+      {"x\xE0\x80\xAF", 1},     // overlong 3-byte
+      {"\xED\xA0\x80", 0},      // UTF-16 surrogate
+      {"hay\xE1\xBA", 3},       // truncated sequence
+      {"\xF4\x90\x80\x80", 0},  // above U+10FFFF
+      {"ok\x80", 2},            // lone continuation byte
+      {"\xF5\x80\x80\x80", 0},  // invalid lead byte
+      {"\xC3(", 0},             // continuation missing
   };
   for (const Case& c : cases) {
     size_t offset = 999;
@@ -47,10 +47,10 @@ TEST(Utf8, CodePointIndexMapsBytesToCharacters) {
 
 TEST(Utf8, WhitespaceLengthRecognisesUnicodeSpaces) {
   EXPECT_EQ(WhitespaceLengthAt(" a", 0), 1u);
-  EXPECT_EQ(WhitespaceLengthAt("\xC2\xA0x", 0), 2u);       // no-break space
-  EXPECT_EQ(WhitespaceLengthAt("\xE3\x80\x80", 0), 3u);    // ideographic space
-  EXPECT_EQ(WhitespaceLengthAt("\xE2\x80\x8B", 0), 3u);    // zero-width space
-  EXPECT_EQ(WhitespaceLengthAt("\xE2\x80\x9C", 0), 0u);    // left quote is not a space
+  EXPECT_EQ(WhitespaceLengthAt("\xC2\xA0x", 0), 2u);     // no-break space
+  EXPECT_EQ(WhitespaceLengthAt("\xE3\x80\x80", 0), 3u);  // ideographic space
+  EXPECT_EQ(WhitespaceLengthAt("\xE2\x80\x8B", 0), 3u);  // zero-width space
+  EXPECT_EQ(WhitespaceLengthAt("\xE2\x80\x9C", 0), 0u);  // left quote is not a space
   EXPECT_EQ(WhitespaceLengthAt("ấ", 0), 0u);
   EXPECT_EQ(WhitespaceLengthAt("a", 5), 0u);
 }

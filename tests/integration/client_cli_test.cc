@@ -1,7 +1,6 @@
 // The eaos-client CLI and library against the real eaos-server binary over loopback.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -41,7 +40,9 @@ class ClientCliTest : public ::testing::Test {
     delete server_;
     server_ = nullptr;
   }
-  static std::string Cli() { return absl::StrCat(EAOS_CLIENT_BINARY, " --target=", server_->target()); }
+  static std::string Cli() {
+    return absl::StrCat(EAOS_CLIENT_BINARY, " --target=", server_->target());
+  }
   static ServerProcess* server_;
 };
 ServerProcess* ClientCliTest::server_ = nullptr;
@@ -94,8 +95,7 @@ TEST_F(ClientCliTest, LibraryStreamsAndReportsPerItemErrors) {
   options.target = server_->target();
   auto client = client::Client::Create(options);
   ASSERT_TRUE(client.ok());
-  std::vector<v1::Item> items = {client::MakeItem("a", "Hình ảnh đẹp"),
-                                 client::MakeItem("b", ""),
+  std::vector<v1::Item> items = {client::MakeItem("a", "Hình ảnh đẹp"), client::MakeItem("b", ""),
                                  client::MakeItem("c", "Khách mời nhạt")};
   size_t next = 0;
   std::map<std::string, v1::ItemResult> results;
@@ -114,7 +114,8 @@ TEST_F(ClientCliTest, LibraryStreamsAndReportsPerItemErrors) {
 }
 
 TEST(ClientCliNoServer, UnreachableServerIsANonZeroExitWithTheStatus) {
-  auto [code, out] = RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " --target=127.0.0.1:1 --timeout=2s x"));
+  auto [code, out] =
+      RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " --target=127.0.0.1:1 --timeout=2s x"));
   EXPECT_NE(code, 0);
   EXPECT_THAT(out, HasSubstr("UNAVAILABLE"));
 }

@@ -130,9 +130,9 @@ TEST_F(ServerTest, HealthIsServingAndModelInfoDescribesTheDemoModel) {
   EXPECT_EQ(info.name(), "eaos-demo");
   EXPECT_FALSE(info.version().empty());
   EXPECT_EQ(info.device(), "cpu");
-  EXPECT_THAT(info.aspects(), ::testing::IsSupersetOf({"Kịch bản", "Dẫn chương trình",
-                                                        "Khách mời", "Âm thanh", "Hình ảnh",
-                                                        "Thời lượng", "Chung"}));
+  EXPECT_THAT(info.aspects(),
+              ::testing::IsSupersetOf({"Kịch bản", "Dẫn chương trình", "Khách mời", "Âm thanh",
+                                       "Hình ảnh", "Thời lượng", "Chung"}));
   EXPECT_THAT(info.sentiments(),
               ::testing::UnorderedElementsAre("tích cực", "tiêu cực", "trung tính"));
   EXPECT_EQ(info.limits().max_batch_size(), 64u);
@@ -160,9 +160,9 @@ TEST_F(ServerTest, ReflectionListsTheServices) {
 
 TEST_F(ServerTest, AnnotatesTheSpecExample) {
   v1::PredictResponse response;
-  ASSERT_TRUE(Predict(Stub(server_->target()).get(), {MakeItem("1", "Chương trình rất hay!")},
-                      &response)
-                  .ok());
+  ASSERT_TRUE(
+      Predict(Stub(server_->target()).get(), {MakeItem("1", "Chương trình rất hay!")}, &response)
+          .ok());
   ASSERT_EQ(response.results_size(), 1);
   const v1::ItemResult& r = response.results(0);
   EXPECT_EQ(r.id(), "1");
@@ -285,8 +285,8 @@ TEST_F(ServerTest, BatchingOnAndOffGiveIdenticalTuples) {
   std::vector<v1::Item> mixed;
   for (int round = 0; round < 3; ++round) {
     std::shuffle(items.begin(), items.end(), rng);
-    for (const auto& item : items) mixed.push_back(MakeItem(absl::StrCat(round, ":", item.id()),
-                                                            item.text()));
+    for (const auto& item : items)
+      mixed.push_back(MakeItem(absl::StrCat(round, ":", item.id()), item.text()));
   }
   v1::PredictResponse batched_response, unbatched_response;
   ASSERT_TRUE(Predict(Stub(server_->target()).get(), mixed, &batched_response).ok());
@@ -308,8 +308,8 @@ TEST_F(ServerTest, BatchingOnAndOffGiveIdenticalTuples) {
   // The unbatched server really ran one item per batch.
   auto metrics = HttpGet((*unbatched)->metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_THAT(*metrics, HasSubstr("eaos_batch_size_bucket{le=\"1\"} " +
-                                  std::to_string(mixed.size())));
+  EXPECT_THAT(*metrics,
+              HasSubstr("eaos_batch_size_bucket{le=\"1\"} " + std::to_string(mixed.size())));
   EXPECT_THAT(*metrics, HasSubstr("eaos_batch_size_count " + std::to_string(mixed.size())));
   EXPECT_EQ((*unbatched)->Terminate(), 0);
 }
