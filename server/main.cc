@@ -1,4 +1,5 @@
 // eaos-server: parses flags and runs the server (server/service/server.h).
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -12,8 +13,10 @@
 #define EAOS_DEFAULT_MODEL_DIR "models/demo"
 #endif
 
-ABSL_FLAG(std::string, model_dir, EAOS_DEFAULT_MODEL_DIR,
-          "Model directory (model.pt, tokenizer.model, model.json)");
+ABSL_FLAG(std::string, model_dir, "",
+          "Model directory (model.pt, tokenizer.model, model.json); default: the bundled demo "
+          "model (<prefix>/share/eaos/models/demo beside an installed binary, else the source "
+          "tree's models/demo)");
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address; port 0 picks a free port");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus /metrics address; port 0 picks a free port, empty disables");
@@ -40,6 +43,21 @@ ABSL_FLAG(int, max_stream_in_flight, 2048,
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "On SIGTERM, how long in-flight calls may take to finish");
 
+namespace {
+
+// The bundled demo model: installed beside the binary, else the source tree it was built from.
+std::string DefaultModelDir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed = exe.parent_path().parent_path() / "share/eaos/models/demo";
+    if (std::filesystem::exists(installed / "model.json", ec)) return installed.string();
+  }
+  return EAOS_DEFAULT_MODEL_DIR;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "eaos-server: serves one EAOS model to many clients over gRPC with dynamic batching.\n"
@@ -54,6 +72,7 @@ int main(int argc, char** argv) {
   options.service.max_stream_in_flight = absl::GetFlag(FLAGS_max_stream_in_flight);
   auto& engine = options.engine;
   engine.model_dir = absl::GetFlag(FLAGS_model_dir);
+  if (engine.model_dir.empty()) engine.model_dir = DefaultModelDir();
   engine.device = absl::GetFlag(FLAGS_device);
   engine.intra_op_threads = absl::GetFlag(FLAGS_threads);
   if (engine.intra_op_threads <= 0) {

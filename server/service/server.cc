@@ -101,8 +101,8 @@ int RunServer(const ServerOptions& options) {
   metrics.SetModelInfo(info.name(), info.version(), info.device());
   service.SetEngine(engine->get());
   SetHealth(server.get(), true);
-  Log(absl::StrCat("model ", info.name(), " ", info.version(), " ready on ", info.device(), " (",
-                   info.intra_op_threads(), " threads) in ",
+  Log(absl::StrCat("model ", info.name(), " ", info.version(), " from ", options.engine.model_dir,
+                   " ready on ", info.device(), " (", info.intra_op_threads(), " threads) in ",
                    absl::FormatDuration(absl::Now() - load_start), "; SERVING"));
 
   stop->WaitForNotification();
