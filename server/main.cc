@@ -30,8 +30,8 @@ ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(5),
 ABSL_FLAG(int, max_queue_items, 20000,
           "Items waiting at most; beyond it calls get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, batch_lookahead, 0,
-          "Queued items considered for each batch, picked nearest in length to the oldest one "
-          "(0: 4 x max_batch_size; 1: strict arrival order)");
+          "Queued items, from the oldest, a batch may be picked from (nearest in length to the "
+          "oldest first); at least max_batch_size; 0 = 4 x max_batch_size");
 ABSL_FLAG(int, batch_overhead_tokens, 64,
           "Fixed cost of a forward pass in tokens' worth of compute: an item joins a batch only "
           "if real tokens per unit of cost do not drop (0: join while the limits allow)");

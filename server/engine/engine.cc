@@ -23,6 +23,8 @@ class Engine::Processor final : public scheduler::BatchProcessor {
         runtime::Batch::Pad(ids, engine_->config_.special_tokens().pad_id());
     absl::StatusOr<runtime::ModelOutputs> outputs = engine_->model_->Forward(padded);
     if (!outputs.ok()) return outputs.status();
+    // Cheap, and the decoder indexes label lists by these dimensions.
+    if (auto s = runtime::CheckOutputs(engine_->config_, padded, *outputs); !s.ok()) return s;
 
     std::vector<absl::StatusOr<v1::ItemResult>> results;
     results.reserve(batch.size());

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <sstream>
 
@@ -17,7 +18,7 @@ namespace eaos::observability {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 8192;
-constexpr int kIoTimeoutMs = 5000;
+constexpr int kIoTimeoutMs = 5000;  // per read/write, and for the whole request to arrive
 
 bool SendAll(int fd, const std::string& data) {
   size_t sent = 0;
@@ -124,8 +125,10 @@ void MetricsHttpServer::Handle(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   std::string request;
   char buf[1024];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kIoTimeoutMs);
   while (request.find("\r\n\r\n") == std::string::npos &&
          request.find("\n\n") == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return;  // a client trickling bytes
     if (request.size() > kMaxRequestBytes) {
       SendAll(fd, Response("431 Request Header Fields Too Large", "text/plain", "too large\n"));
       return;

@@ -61,10 +61,13 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
   *full = false;
   std::vector<size_t> chosen;
   if (queue_.empty()) return chosen;
+  const size_t max_rows = static_cast<size_t>(options_.max_batch_size);
   const size_t lookahead = options_.lookahead > 0
-                               ? static_cast<size_t>(options_.lookahead)
-                               : 4 * static_cast<size_t>(options_.max_batch_size);
-  const size_t window = std::min(queue_.size(), std::max<size_t>(lookahead, 1));
+                               ? std::max(static_cast<size_t>(options_.lookahead), max_rows)
+                               : 4 * max_rows;
+  const size_t window = std::min(queue_.size(), lookahead);
+  // Items arriving now would land beyond the window: waiting cannot grow this batch.
+  if (queue_.size() >= lookahead) *full = true;
   // The oldest item always goes (an item longer than the whole budget goes alone); the others are
   // tried nearest in length first, then oldest first.
   const int64_t anchor = queue_.front()->length();
@@ -74,14 +77,11 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
     return std::abs(queue_[a]->length() - anchor) < std::abs(queue_[b]->length() - anchor);
   });
   chosen.push_back(0);
+  if (chosen.size() == max_rows) *full = true;
   int64_t longest = anchor;
   int64_t real = anchor;
   const int64_t overhead = options_.batch_overhead_tokens;
   for (size_t i : order) {
-    if (chosen.size() == static_cast<size_t>(options_.max_batch_size)) {
-      *full = true;
-      break;
-    }
     const int64_t length = queue_[i]->length();
     const int64_t new_longest = std::max(longest, length);
     const int64_t rows = static_cast<int64_t>(chosen.size()) + 1;
@@ -98,6 +98,10 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
     chosen.push_back(i);
     longest = new_longest;
     real += length;
+    if (chosen.size() == max_rows) {
+      *full = true;
+      break;
+    }
   }
   std::sort(chosen.begin(), chosen.end());
   return chosen;

@@ -83,7 +83,8 @@ struct SchedulerOptions {
   int max_batch_tokens = 8192;
   absl::Duration max_queue_delay = absl::Milliseconds(5);
   int max_queue_items = 20000;
-  // Queued items, from the front, considered for each batch (0: 4 x max_batch_size).
+  // Queued items, from the oldest, a batch may be picked from; at least max_batch_size
+  // (0: 4 x max_batch_size).
   int lookahead = 0;
   // Fixed cost of one forward pass, in tokens' worth of compute: how much padding a larger batch
   // is worth. 0 disables the cost check (items join while the limits allow).

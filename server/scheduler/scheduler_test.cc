@@ -186,7 +186,7 @@ TEST(Scheduler, CostModelStillBatchesItemsOfSimilarLength) {
 TEST(Scheduler, LookaheadBoundsHowFarBatchesReachPastTheOldest) {
   RecordingProcessor processor;
   Results results;
-  SchedulerOptions options = Options(64, 200, absl::Milliseconds(20));
+  SchedulerOptions options = Options(2, 200, absl::Milliseconds(20));
   options.lookahead = 2;  // the oldest and the one behind it
   Scheduler scheduler(options, &processor);
   ASSERT_TRUE(
@@ -195,6 +195,21 @@ TEST(Scheduler, LookaheadBoundsHowFarBatchesReachPastTheOldest) {
           .ok());
   ASSERT_TRUE(results.WaitFor(3));
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 100), ElementsAre(10)));
+}
+
+TEST(Scheduler, AFullBatchLeavesWithoutWaitingForTheDelay) {
+  RecordingProcessor processor;
+  Results results;
+  // Batching off: a lone item must not wait the (long) queue delay.
+  Scheduler one(Options(1, 1000, absl::Seconds(30)), &processor);
+  ASSERT_TRUE(one.Submit(Items(results.Item("alone", 5))).ok());
+  ASSERT_TRUE(results.WaitFor(1, absl::Seconds(5)));
+  // Exactly max_batch_size items: the batch is full at once.
+  Scheduler four(Options(4, 1000, absl::Seconds(30)), &processor);
+  ASSERT_TRUE(four.Submit(Items(results.Item("a", 5), results.Item("b", 5), results.Item("c", 5),
+                                results.Item("d", 5)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(5, absl::Seconds(5)));
 }
 
 TEST(Scheduler, ItemLongerThanTheBudgetRunsAlone) {

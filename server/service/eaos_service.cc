@@ -120,15 +120,17 @@ class EaosServiceImpl::StreamReactor final
       : service_(service), engine_(engine), start_(absl::Now()) {}
 
   void Begin() {
-    self_ = shared_from_this();
-    if (engine_ == nullptr) {
-      Act(Finishing(ToGrpcStatus(NotReady())));
-      return;
-    }
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
-      actions = PlanLocked();
+      self_ = shared_from_this();
+      if (engine_ == nullptr) {
+        // finished_ first: an OnCancel racing with this must not plan a second Finish.
+        finished_ = true;
+        actions = Finishing(ToGrpcStatus(NotReady()));
+      } else {
+        actions = PlanLocked();
+      }
     }
     Act(std::move(actions));
   }
@@ -192,6 +194,23 @@ class EaosServiceImpl::StreamReactor final
 
   // Validates and queues the items of request_, then plans what comes next.
   void HandleMessage() {
+    {
+      // A message that arrives after the client went away is not worth the model's time.
+      Actions actions;
+      bool abandoned = false;
+      {
+        absl::MutexLock lock(&mu_);
+        if (broken_ || finished_) {
+          abandoned = true;
+          reading_ = false;
+          actions = PlanLocked();
+        }
+      }
+      if (abandoned) {
+        Act(std::move(actions));
+        return;
+      }
+    }
     observability::Metrics* metrics = service_->metrics_;
     const absl::Time arrival = absl::Now();
     std::vector<v1::ItemResult> errors;

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -55,7 +56,16 @@ int RunServer(const ServerOptions& options) {
     sigwait(&signals, &sig);
     Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
     stop->Notify();
+    // A second signal cuts the drain short.
+    sigwait(&signals, &sig);
+    Log("second signal: exiting without finishing in-flight work");
+    std::_Exit(1);
   }).detach();
+
+  if (options.service.max_stream_in_flight < 1 || options.service.max_results_per_message < 1) {
+    Log("max_stream_in_flight and max_results_per_message must be >= 1");
+    return 1;
+  }
 
   auto registry = std::make_shared<prometheus::Registry>();
   observability::Metrics metrics(registry);
@@ -96,6 +106,12 @@ int RunServer(const ServerOptions& options) {
                      engine.status().ToString()));
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     return 1;
+  }
+  if (stop->HasBeenNotified()) {  // asked to stop while loading: never report SERVING
+    server->Shutdown(absl::ToChronoTime(absl::Now()));
+    (*engine)->Shutdown();
+    Log("stopped before serving; exiting");
+    return 0;
   }
   const v1::ModelInfo info = (*engine)->Info();
   metrics.SetModelInfo(info.name(), info.version(), info.device());

@@ -71,12 +71,15 @@ absl::StatusOr<const Tokenizer::Shim*> LoadShimOnce(const std::string& explicit_
         !Resolve(handle, "eaos_spm_load", &s.load) || !Resolve(handle, "eaos_spm_free", &s.free) ||
         !Resolve(handle, "eaos_spm_vocab_size", &s.vocab_size) ||
         !Resolve(handle, "eaos_spm_encode", &s.encode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, " lacks an eaos_spm_* entry point: ", dlerror()));
+      absl::StrAppend(&errors, "\n  ", path, ": lacks an eaos_spm_* entry point: ", dlerror());
+      dlclose(handle);
+      continue;
     }
     if (s.abi_version() != EAOS_SPM_ABI_VERSION) {
-      return absl::FailedPreconditionError(absl::StrCat(path, " has ABI version ", s.abi_version(),
-                                                        ", expected ", EAOS_SPM_ABI_VERSION));
+      absl::StrAppend(&errors, "\n  ", path, ": ABI version ", s.abi_version(), ", expected ",
+                      EAOS_SPM_ABI_VERSION);
+      dlclose(handle);
+      continue;
     }
     return storage;
   }
