@@ -77,11 +77,11 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
     return std::abs(queue_[a]->length() - anchor) < std::abs(queue_[b]->length() - anchor);
   });
   chosen.push_back(0);
-  if (chosen.size() == max_rows) *full = true;
   int64_t longest = anchor;
   int64_t real = anchor;
   const int64_t overhead = options_.batch_overhead_tokens;
   for (size_t i : order) {
+    if (chosen.size() == max_rows) break;
     const int64_t length = queue_[i]->length();
     const int64_t new_longest = std::max(longest, length);
     const int64_t rows = static_cast<int64_t>(chosen.size()) + 1;
@@ -98,11 +98,8 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
     chosen.push_back(i);
     longest = new_longest;
     real += length;
-    if (chosen.size() == max_rows) {
-      *full = true;
-      break;
-    }
   }
+  if (chosen.size() == max_rows) *full = true;
   std::sort(chosen.begin(), chosen.end());
   return chosen;
 }

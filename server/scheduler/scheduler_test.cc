@@ -236,6 +236,17 @@ TEST(Scheduler, MaxBatchSizeSplitsBatches) {
   EXPECT_EQ(batches[2].size(), 2u);
 }
 
+TEST(Scheduler, MaxBatchSizeOneRunsItemsOneByOne) {
+  RecordingProcessor processor;
+  Results results;
+  Scheduler scheduler(Options(1, 10000, absl::Milliseconds(20)), &processor);
+  ASSERT_TRUE(
+      scheduler.Submit(Items(results.Item("a", 5), results.Item("b", 6), results.Item("c", 5)))
+          .ok());
+  ASSERT_TRUE(results.WaitFor(3));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(5), ElementsAre(6), ElementsAre(5)));
+}
+
 TEST(Scheduler, FlushesAPartialBatchAfterTheQueueDelay) {
   RecordingProcessor processor;
   Results results;
