@@ -250,7 +250,7 @@ TEST(Scheduler, MaxBatchSizeOneRunsItemsOneByOne) {
 TEST(Scheduler, FlushesAPartialBatchAfterTheQueueDelay) {
   RecordingProcessor processor;
   Results results;
-  const absl::Duration delay = absl::Milliseconds(50);
+  const absl::Duration delay = absl::Milliseconds(200);  // long enough for both Submits
   Scheduler scheduler(Options(64, 10000, delay), &processor);
   const absl::Time start = absl::Now();
   ASSERT_TRUE(scheduler.Submit(Items(results.Item("a", 5))).ok());
