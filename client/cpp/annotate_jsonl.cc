@@ -86,6 +86,16 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
   std::istream& input = from_stdin ? std::cin : input_file;
 
   const bool to_stdout = options.output_path == "-";
+  if (!from_stdin && !to_stdout) {
+    // Opening the output truncates it: never when it is the input itself.
+    struct stat in_stat{}, out_stat{};
+    if (stat(options.input_path.c_str(), &in_stat) == 0 &&
+        stat(options.output_path.c_str(), &out_stat) == 0 && in_stat.st_dev == out_stat.st_dev &&
+        in_stat.st_ino == out_stat.st_ino) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--output ", options.output_path, " is the input file; refusing to overwrite it"));
+    }
+  }
   std::FILE* output = to_stdout ? stdout : std::fopen(options.output_path.c_str(), "wb");
   if (output == nullptr)
     return ErrnoError(absl::StrCat("cannot open output ", options.output_path));

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -106,7 +107,7 @@ std::string NumericId(absl::string_view line, double value) {
   if (std::trunc(value) == value && std::fabs(value) < 9007199254740992.0) {  // 2^53
     return absl::StrCat(static_cast<int64_t>(value));
   }
-  return absl::StrCat(value);
+  return absl::StrFormat("%.17g", value);  // round-trips the double
 }
 
 // Decodes one UTF-8 sequence at s[i]; returns its length, or 0 if it is invalid there.

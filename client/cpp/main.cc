@@ -150,7 +150,19 @@ int main(int argc, char** argv) {
       1) {
     return UsageError("give exactly one of: TEXT arguments, --input=FILE, --info");
   }
-  if (absl::GetFlag(FLAGS_streams) < 1) return UsageError("--streams must be at least 1");
+  if (absl::GetFlag(FLAGS_streams) < 1 || absl::GetFlag(FLAGS_streams) > 1024) {
+    return UsageError("--streams must be in [1, 1024]");
+  }
+  if (absl::GetFlag(FLAGS_items_per_message) < 1 ||
+      absl::GetFlag(FLAGS_items_per_message) > 10000) {
+    return UsageError("--items_per_message must be in [1, 10000]");
+  }
+  if (absl::GetFlag(FLAGS_max_in_flight) < 1 || absl::GetFlag(FLAGS_max_in_flight) > 1000000) {
+    return UsageError("--max_in_flight must be in [1, 1000000]");
+  }
+  if (absl::GetFlag(FLAGS_timeout) <= absl::ZeroDuration()) {
+    return UsageError("--timeout must be positive");
+  }
 
   eaos::v1::PredictOptions predict_options;
   if (const std::optional<double> threshold = absl::GetFlag(FLAGS_threshold);

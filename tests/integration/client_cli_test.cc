@@ -120,5 +120,25 @@ TEST(ClientCliNoServer, UnreachableServerIsANonZeroExitWithTheStatus) {
   EXPECT_THAT(out, HasSubstr("UNAVAILABLE"));
 }
 
+TEST(ClientCliNoServer, RefusesToOverwriteItsInputAndKeepsIt) {
+  const std::string path = ::testing::TempDir() + "/cli_same.jsonl";
+  const std::string content = "{\"id\": \"1\", \"text\": \"hay\"}\n";
+  std::ofstream(path) << content;
+  auto [code, out] = RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " --target=127.0.0.1:1 --input=",
+                                             path, " --output=", path));
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(out, HasSubstr("is the input file"));
+  std::ifstream in(path);
+  std::string kept((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(kept, content);
+}
+
+TEST(ClientCliNoServer, BadStreamOptionsAreUsageErrors) {
+  auto [code, out] = RunCommand(absl::StrCat(EAOS_CLIENT_BINARY,
+                                             " --target=127.0.0.1:1 --input=x --max_in_flight=0"));
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("--max_in_flight"));
+}
+
 }  // namespace
 }  // namespace eaos::testing
