@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/struct.pb.h"
@@ -155,6 +156,8 @@ absl::StatusOr<eaos::v1::Item> ParseItemLine(absl::string_view line, int64_t lin
   const auto fail = [line_number](absl::string_view message) {
     return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": ", message));
   };
+  // A UTF-8 byte-order mark, as some editors write at the start of a file, is not JSON.
+  if (line_number == 1 && absl::StartsWith(line, "\xEF\xBB\xBF")) line.remove_prefix(3);
   // Parsed as a generic object: Item.text is `bytes` (base64 in proto JSON), and a numeric id
   // must be accepted; the object is then read field by field.
   google::protobuf::Struct object;

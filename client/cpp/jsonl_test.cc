@@ -47,6 +47,13 @@ TEST(ParseItemLine, ReadsIdAndText) {
   EXPECT_EQ(item->text(), "pin trâu, giao hàng nhanh");
 }
 
+TEST(ParseItemLine, SkipsAByteOrderMarkOnTheFirstLine) {
+  auto item = ParseItemLine("\xEF\xBB\xBF{\"id\": \"a\", \"text\": \"hay\"}", 1);
+  ASSERT_TRUE(item.ok()) << item.status();
+  EXPECT_EQ(item->id(), "a");
+  EXPECT_FALSE(ParseItemLine("\xEF\xBB\xBF{\"id\": \"a\", \"text\": \"hay\"}", 2).ok());
+}
+
 TEST(ParseItemLine, IgnoresUnknownFieldsAndDecodesEscapes) {
   absl::StatusOr<eaos::v1::Item> item = ParseItemLine(
       R"({"source": {"shop": [1, 2]}, "id": "c2", "text": "gi\u00e1 r\u1ebb\nqu\"\u00e1"})", 1);
