@@ -9,8 +9,8 @@
 // engine (tokenizer, scheduler with default limits, model, decoder) fed directly. That is the
 // ceiling the server can reach with the same batch composition.
 //
-//   eaos-bench --targets=off=127.0.0.1:50051:9464,on=127.0.0.1:50052:9465 --streams=64 \
-//       --model_dir=models/demo
+//   eaos-bench --targets=off=127.0.0.1:50051:9464,on=127.0.0.1:50052:9465 --streams=64
+//       --model_dir=models/demo   (one line)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -98,6 +98,16 @@ double Percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
+// Throughput and latency percentiles of the measured window (--duration).
+void FillMeasured(std::vector<double>& latencies_ms, int64_t items, int64_t tokens, Row* row) {
+  const double seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration));
+  row->comments_per_s = static_cast<double>(items) / seconds;
+  row->tokens_per_s = static_cast<double>(tokens) / seconds;
+  row->p50_ms = Percentile(latencies_ms, 0.50);
+  row->p95_ms = Percentile(latencies_ms, 0.95);
+  row->p99_ms = Percentile(latencies_ms, 0.99);
+}
+
 Row RunTarget(const Target& target, const std::vector<std::string>& texts) {
   const int streams = absl::GetFlag(FLAGS_streams);
   const int window = absl::GetFlag(FLAGS_window);
@@ -180,12 +190,7 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts) {
 
   Row row;
   row.label = target.label;
-  const double seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration));
-  row.comments_per_s = static_cast<double>(items) / seconds;
-  row.tokens_per_s = static_cast<double>(tokens) / seconds;
-  row.p50_ms = Percentile(latencies_ms, 0.50);
-  row.p95_ms = Percentile(latencies_ms, 0.95);
-  row.p99_ms = Percentile(latencies_ms, 0.99);
+  FillMeasured(latencies_ms, items, tokens, &row);
   const double batches = after.batches - before.batches;
   if (batches > 0) row.mean_batch = (after.batch_items - before.batch_items) / batches;
   const double padded = after.padded_tokens - before.padded_tokens;
@@ -282,13 +287,8 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
   }
   counter.Fill(&row);
   (*engine)->Shutdown();
-  const double seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration));
   absl::MutexLock lock(&mu);
-  row.comments_per_s = static_cast<double>(items) / seconds;
-  row.tokens_per_s = static_cast<double>(tokens) / seconds;
-  row.p50_ms = Percentile(latencies_ms, 0.50);
-  row.p95_ms = Percentile(latencies_ms, 0.95);
-  row.p99_ms = Percentile(latencies_ms, 0.99);
+  FillMeasured(latencies_ms, items, tokens, &row);
   return row;
 }
 
