@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <array>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -12,6 +13,13 @@
 
 namespace eaos::runtime {
 namespace {
+
+// The contract's outputs, each with its forward() name (ModelOutputs or const ModelOutputs).
+template <typename Outputs>
+auto NamedOutputs(Outputs& o) {
+  return std::array{std::pair{kSpanOutput, &o.span}, std::pair{kAspectOutput, &o.aspect},
+                    std::pair{kSentimentOutput, &o.sentiment}};
+}
 
 std::string ShapeString(const at::Tensor& t) { return absl::StrJoin(t.sizes().vec(), ", "); }
 
@@ -76,9 +84,7 @@ class TorchModel final : public Model {
       }
       const auto dict = result.toGenericDict();
       ModelOutputs out;
-      for (auto [name, logits] :
-           {std::pair{kSpanOutput, &out.span}, std::pair{kAspectOutput, &out.aspect},
-            std::pair{kSentimentOutput, &out.sentiment}}) {
+      for (auto [name, logits] : NamedOutputs(out)) {
         if (auto s = ToLogits(dict, name, batch, logits); !s.ok()) return s;
       }
       return out;
@@ -100,9 +106,7 @@ class TorchModel final : public Model {
 
 absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
                           const ModelOutputs& outputs) {
-  for (auto [name, logits] :
-       {std::pair{kSpanOutput, &outputs.span}, std::pair{kAspectOutput, &outputs.aspect},
-        std::pair{kSentimentOutput, &outputs.sentiment}}) {
+  for (auto [name, logits] : NamedOutputs(outputs)) {
     const std::string& label_set = config.outputs().at(std::string(name));
     const int expected = LabelCount(config, label_set);
     if (logits->rows != batch.rows || logits->cols != batch.cols || logits->labels != expected) {
