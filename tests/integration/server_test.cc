@@ -269,11 +269,21 @@ TEST_F(ServerTest, SixtyFourConcurrentStreamsGetEveryItemAnsweredExactlyOnce) {
       EXPECT_EQ(seen[s][absl::StrCat(s, "/", k)], 1) << "stream " << s << " item " << k;
     }
   }
-  // The batches really mixed streams: the metrics saw batches of more than one item.
-  auto metrics = HttpGet(server_->metrics_port(), "/metrics");
-  ASSERT_TRUE(metrics.ok()) << metrics.status();
-  EXPECT_THAT(*metrics, HasSubstr("eaos_batch_size_count"));
-  EXPECT_THAT(*metrics, HasSubstr(R"(eaos_requests_total{code="OK",method="PredictStream"} 64)"));
+  // The server counts a stream in OnDone, which may run just after the client saw its status:
+  // poll (bounded) until all 64 are counted.
+  std::string metrics;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto scraped = HttpGet(server_->metrics_port(), "/metrics");
+    ASSERT_TRUE(scraped.ok()) << scraped.status();
+    metrics = *scraped;
+    if (metrics.find(R"(eaos_requests_total{code="OK",method="PredictStream"} 64)") !=
+        std::string::npos) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(metrics, HasSubstr("eaos_batch_size_count"));
+  EXPECT_THAT(metrics, HasSubstr(R"(eaos_requests_total{code="OK",method="PredictStream"} 64)"));
 }
 
 TEST_F(ServerTest, BatchingOnAndOffGiveIdenticalTuples) {
