@@ -41,4 +41,14 @@ for alt in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu; do
   target=$(update-alternatives --list "$alt" 2>/dev/null | grep openblas | head -n1 || true)
   if [[ -n "$target" ]]; then "${sudo_cmd[@]}" update-alternatives --set "$alt" "$target" >/dev/null; fi
 done
+# Test-only extras (Spark, Prometheus, Kubernetes renderers, load and fuzz tools): each part of the
+# test suite that needs more than the C++ toolchain keeps its installer in scripts/deps.d/, run in
+# name order with the same sudo prefix. A running server needs none of them.
+if [[ $runtime_only -eq 0 ]]; then
+  for extra in "$(dirname "$0")"/deps.d/*.sh; do
+    [[ -e "$extra" ]] || continue
+    echo "install-deps: $(basename "$extra")"
+    SUDO="${sudo_cmd[*]}" bash "$extra"
+  done
+fi
 echo "install-deps: done"
