@@ -17,6 +17,9 @@ ABSL_FLAG(std::string, model_dir, "",
           "Model directory (model.pt, tokenizer.model, model.json); default: the bundled demo "
           "model (<prefix>/share/eaos/models/demo beside an installed binary, else the source "
           "tree's models/demo)");
+ABSL_FLAG(bool, golden_check, true,
+          "Replay the model directory's golden.json at load and refuse to serve if the answers "
+          "differ from the export's (docs/models.md)");
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address; port 0 picks a free port");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus /metrics address; port 0 picks a free port, empty disables");
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
   engine.model_dir = absl::GetFlag(FLAGS_model_dir);
   if (engine.model_dir.empty()) engine.model_dir = DefaultModelDir();
   engine.device = absl::GetFlag(FLAGS_device);
+  engine.golden_check = absl::GetFlag(FLAGS_golden_check);
   engine.intra_op_threads = absl::GetFlag(FLAGS_threads);
   if (engine.intra_op_threads <= 0) {
     engine.intra_op_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/engine/self_test.h"
 #include "server/runtime/torch_model.h"
 #include "server/text/utf8.h"
 
@@ -65,7 +66,26 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   model_options.intra_op_threads = options.intra_op_threads;
   auto model = runtime::LoadTorchModel(*config, model_options);
   if (!model.ok()) return model.status();
-  return Create(options, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
+  absl::StatusOr<std::optional<GoldenFile>> golden = std::nullopt;
+  if (options.golden_check) golden = LoadGoldenFile(options.model_dir);
+  if (!golden.ok()) return golden.status();
+  auto engine =
+      Create(options, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
+  if (!engine.ok()) return engine.status();
+  v1::SelfTest& report = (*engine)->self_test_;
+  if (!options.golden_check) {
+    report.set_detail("disabled (--golden_check=false)");
+  } else if (!golden->has_value()) {
+    report.set_detail(absl::StrCat("skipped: the model directory has no ", kGoldenFileName,
+                                   " (export it with eaos_tools.export to get one)"));
+  } else {
+    const Engine& e = **engine;
+    absl::StatusOr<v1::SelfTest> passed = RunSelfTest(
+        **golden, {&e.config_, e.tokenizer_.get(), e.model_.get(), &e.decoder_});
+    if (!passed.ok()) return passed.status();
+    report = *std::move(passed);
+  }
+  return engine;
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
@@ -170,6 +190,15 @@ v1::ModelInfo Engine::Info() const {
   for (const auto& l : config_.span_labels()) info.add_span_labels(l);
   info.set_device(model_->device());
   info.set_intra_op_threads(static_cast<uint32_t>(options_.intra_op_threads));
+  const auto& arch = config_.architecture();
+  auto* sizes = info.mutable_sizes();
+  sizes->set_vocab_size(arch.vocab_size());
+  sizes->set_hidden(arch.hidden());
+  sizes->set_layers(arch.layers());
+  sizes->set_heads(arch.heads());
+  sizes->set_ffn(arch.ffn());
+  sizes->set_parameters(model_->parameter_count());
+  *info.mutable_self_test() = self_test_;
   auto* limits = info.mutable_limits();
   const auto& s = options_.scheduling;
   limits->set_max_batch_size(s.max_batch_size);

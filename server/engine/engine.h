@@ -36,6 +36,9 @@ struct EngineOptions {
   int max_items_per_request = 1000;
   int max_text_bytes = 16 * 1024;
   int max_id_bytes = 1024;
+  // Replay the model directory's golden.json at load and refuse the model if it differs
+  // (self_test.h). A directory without golden.json loads with a warning in ModelInfo.self_test.
+  bool golden_check = true;
 };
 
 class Engine {
@@ -87,6 +90,7 @@ class Engine {
   const std::unique_ptr<text::Tokenizer> tokenizer_;
   const std::unique_ptr<runtime::Model> model_;
   const decode::Decoder decoder_;
+  v1::SelfTest self_test_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
 };

@@ -55,6 +55,8 @@ class Model {
   virtual absl::StatusOr<ModelOutputs> Forward(const Batch& batch) = 0;
   // Where the model runs, e.g. "cpu" or "cuda:0".
   virtual std::string device() const = 0;
+  // Elements of all parameters (0 when unknown).
+  virtual uint64_t parameter_count() const { return 0; }
 };
 
 }  // namespace eaos::runtime

@@ -63,7 +63,9 @@ absl::Status ToLogits(const c10::Dict<c10::IValue, c10::IValue>& dict, absl::str
 class TorchModel final : public Model {
  public:
   TorchModel(torch::jit::Module module, at::Device device)
-      : module_(std::move(module)), device_(device) {}
+      : module_(std::move(module)), device_(device) {
+    for (const at::Tensor& p : module_.parameters()) parameters_ += static_cast<uint64_t>(p.numel());
+  }
 
   absl::StatusOr<ModelOutputs> Forward(const Batch& batch) override {
     if (batch.rows == 0 || batch.cols == 0) return absl::InvalidArgumentError("empty batch");
@@ -96,10 +98,12 @@ class TorchModel final : public Model {
   }
 
   std::string device() const override { return device_.str(); }
+  uint64_t parameter_count() const override { return parameters_; }
 
  private:
   torch::jit::Module module_;
   at::Device device_;
+  uint64_t parameters_ = 0;
 };
 
 }  // namespace

@@ -119,7 +119,8 @@ int RunServer(const ServerOptions& options) {
   SetHealth(server.get(), true);
   Log(absl::StrCat("model ", info.name(), " ", info.version(), " from ", options.engine.model_dir,
                    " ready on ", info.device(), " (", info.intra_op_threads(), " threads) in ",
-                   absl::FormatDuration(absl::Now() - load_start), "; SERVING"));
+                   absl::FormatDuration(absl::Now() - load_start), "; self-test: ",
+                   info.self_test().detail(), "; SERVING"));
 
   stop->WaitForNotification();
   SetHealth(server.get(), false);

@@ -1,0 +1,55 @@
+// Golden self-test: the model directory's golden.json, replayed through the server's own path.
+//
+// The export tool stores what the Python reference produced for a few sample texts (tuples and
+// logits checksums). Before the server reports SERVING it runs the same texts, one at a time, through
+// its tokenizer, the TorchScript forward and the C++ decoder, and compares. Any difference means the
+// server would not answer as the model's authors measured (a tokenizer, label or architecture
+// mismatch, a broken export) and the model is refused, with the differences named.
+//
+// Thread-safety: free functions; RunSelfTest() calls Model::Forward and must not run concurrently
+// with the batch runner (it runs at load, before any request).
+//
+//   absl::StatusOr<std::optional<GoldenFile>> golden = LoadGoldenFile(model_dir);
+//   absl::StatusOr<v1::SelfTest> report = RunSelfTest(**golden, path);  // error: what differed
+#ifndef EAOS_SERVER_ENGINE_SELF_TEST_H_
+#define EAOS_SERVER_ENGINE_SELF_TEST_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "eaos/model/v1/golden.pb.h"
+#include "eaos/v1/eaos.pb.h"
+#include "server/decode/decoder.h"
+#include "server/runtime/model.h"
+#include "server/runtime/model_config.h"
+#include "server/text/tokenizer.h"
+
+namespace eaos::engine {
+
+using GoldenFile = ::eaos::model::v1::GoldenFile;
+
+inline constexpr char kGoldenFileName[] = "golden.json";
+
+// Reads <model_dir>/golden.json. nullopt when the file does not exist; an error when it exists but
+// does not parse or is incomplete (no samples, a sample without checksums, negative tolerances).
+absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(const std::string& model_dir);
+
+// The parts of the serving path the self-test drives.
+struct ServingPath {
+  const runtime::ModelConfig* config;
+  const text::Tokenizer* tokenizer;
+  runtime::Model* model;
+  const decode::Decoder* decoder;
+};
+
+// Runs every sample alone and compares with the golden answers: token count and truncation exactly,
+// tuples (strings, spans, aspect, sentiment) exactly, confidences within confidence_tolerance, and
+// each output's checksums within logits_rtol. A tuple whose confidence lies within the tolerance of
+// the threshold may be present on one side only (it sits on the decision boundary).
+// FAILED_PRECONDITION lists up to five differences.
+absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const ServingPath& path);
+
+}  // namespace eaos::engine
+
+#endif  // EAOS_SERVER_ENGINE_SELF_TEST_H_
