@@ -23,6 +23,7 @@ build_pkgs=(
   libtorch-dev libsentencepiece-dev sentencepiece
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest
+  openssl  # the TLS tests make their certificates at test time
   libopenblas-openmp-dev libopenblas0-openmp
   # model tooling (training, export, Python reference) and tests
   python3 python3-torch python3-numpy python3-sentencepiece python3-pytest

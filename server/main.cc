@@ -43,6 +43,16 @@ ABSL_FLAG(int, max_text_bytes, 16384, "Longest accepted text in bytes (longer: I
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message, either direction");
 ABSL_FLAG(int, max_stream_in_flight, 2048,
           "Items of one stream queued or unsent at most; reading pauses beyond it");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
+          "Send GOAWAY to connections older than this so clients re-resolve and spread over new "
+          "replicas (e.g. 5m behind a headless Service); inf: never");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
+          "After the GOAWAY of --max_connection_age, how long calls on the old connection may "
+          "still run; inf: until they finish");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "On SIGTERM, how long in-flight calls may take to finish");
 
@@ -72,6 +82,10 @@ int main(int argc, char** argv) {
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                 absl::GetFlag(FLAGS_tls_client_ca)};
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   options.service.max_stream_in_flight = absl::GetFlag(FLAGS_max_stream_in_flight);
   auto& engine = options.engine;
   engine.model_dir = absl::GetFlag(FLAGS_model_dir);

@@ -2,7 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <fstream>
 #include <iterator>
+#include <sstream>
+#include <tuple>
 #include <thread>
 #include <utility>
 
@@ -26,6 +29,34 @@ absl::Status ValidateClientOptions(const ClientOptions& options) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+// Plaintext, or TLS/mTLS credentials from the PEM files named in `tls`.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFrom(
+    const TlsOptions& tls, grpc::ChannelArguments* args) {
+  if (!tls.active()) return grpc::InsecureChannelCredentials();
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs both cert_file and key_file");
+  }
+  grpc::SslCredentialsOptions ssl;
+  for (auto [path, field, what] : {std::tuple{&tls.ca_file, &ssl.pem_root_certs, "CA file"},
+                                   std::tuple{&tls.cert_file, &ssl.pem_cert_chain, "certificate"},
+                                   std::tuple{&tls.key_file, &ssl.pem_private_key, "key"}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> pem = ReadPem(*path, what);
+    if (!pem.ok()) return pem.status();
+    *field = *std::move(pem);
+  }
+  if (!tls.server_name.empty()) args->SetSslTargetNameOverride(tls.server_name);
+  return grpc::SslCredentials(ssl);
+}
+
 absl::Status ValidateStreamOptions(const StreamOptions& options) {
   if (options.items_per_message < 1) {
     return absl::InvalidArgumentError(
@@ -45,9 +76,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (absl::Status status = ValidateClientOptions(options); !status.ok()) return status;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
-  // TLS goes here: credentials chosen from ClientOptions instead of insecure ones.
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFrom(options.tls, &args);
+  if (!credentials.ok()) return credentials.status();
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(options.target, *credentials, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a channel to ", options.target));
   }

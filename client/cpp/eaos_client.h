@@ -25,6 +25,19 @@
 
 namespace eaos::client {
 
+// Transport security. All empty and `enabled` false: plaintext.
+struct TlsOptions {
+  // Use TLS even without files (the system's root CAs verify the server).
+  bool enabled = false;
+  std::string ca_file;    // PEM roots that verify the server (default: system roots)
+  std::string cert_file;  // PEM client certificate, for servers that require mTLS
+  std::string key_file;   // PEM private key of cert_file
+  // Name checked against the server certificate instead of the target's host (tests, IPs).
+  std::string server_name;
+
+  bool active() const { return enabled || !ca_file.empty() || !cert_file.empty(); }
+};
+
 struct ClientOptions {
   // gRPC target: "host:port", "dns:///host:port", "unix:///path", ...
   std::string target = "127.0.0.1:50051";
@@ -35,6 +48,7 @@ struct ClientOptions {
   // When true, calls wait for the channel to become ready (server starting, reconnecting) instead
   // of failing at once with UNAVAILABLE; the deadline still applies.
   bool wait_for_ready = false;
+  TlsOptions tls;
 };
 
 // Fills *item with the next item and returns true, or returns false at the end of the input (it is

@@ -44,6 +44,14 @@ ABSL_FLAG(
     bool, wait_for_ready, false,
     "Wait (within the deadlines) for the server to become reachable instead of failing fast.");
 
+ABSL_FLAG(bool, tls, false, "Connect with TLS, verifying the server with the system's root CAs.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle that verifies the server (implies --tls).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for servers that require mTLS (implies --tls; needs --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to check the server certificate against instead of the target's host.");
+
 namespace {
 
 constexpr char kUsage[] =
@@ -177,6 +185,9 @@ int main(int argc, char** argv) {
   client_options.target = absl::GetFlag(FLAGS_target);
   client_options.timeout = absl::GetFlag(FLAGS_timeout);
   client_options.wait_for_ready = absl::GetFlag(FLAGS_wait_for_ready);
+  client_options.tls = {absl::GetFlag(FLAGS_tls), absl::GetFlag(FLAGS_tls_ca),
+                        absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                        absl::GetFlag(FLAGS_tls_server_name)};
   absl::StatusOr<std::unique_ptr<eaos::client::Client>> client =
       eaos::client::Client::Create(client_options);
   if (!client.ok()) return Fail(client.status());

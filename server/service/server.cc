@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -20,6 +21,9 @@ namespace eaos::service {
 namespace {
 
 constexpr char kServiceName[] = "eaos.v1.EaosService";
+// Health service name that is SERVING from the moment the server listens until it exits, model
+// loaded or not: a liveness probe that does not restart a pod still loading its model.
+constexpr char kLivenessName[] = "liveness";
 
 void Log(const std::string& line) {
   std::fprintf(stderr, "%s eaos-server: %s\n",
@@ -38,6 +42,12 @@ void SetHealth(grpc::Server* server, bool serving) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(serving);  // every service, "" included
   health->SetServingStatus(kServiceName, serving);
+  health->SetServingStatus(kLivenessName, true);
+}
+
+int64_t Millis(absl::Duration d) {
+  return d == absl::InfiniteDuration() ? INT_MAX
+                                       : std::min<int64_t>(absl::ToInt64Milliseconds(d), INT_MAX);
 }
 
 }  // namespace
@@ -84,7 +94,19 @@ int RunServer(const ServerOptions& options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFrom(options.tls);
+  if (!credentials.ok()) {
+    Log(std::string(credentials.status().message()));
+    return 1;
+  }
+  builder.AddListeningPort(options.listen_address, *credentials, &port);
+  if (options.max_connection_age != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(Millis(options.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(Millis(options.max_connection_age_grace)));
+  }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&service);
@@ -96,7 +118,7 @@ int RunServer(const ServerOptions& options) {
   SetHealth(server.get(), false);
   // Tests and scripts read the ports from this line.
   Log(absl::StrCat("listening on ", WithPort(options.listen_address, port), " metrics on ",
-                   metrics_at));
+                   metrics_at, " (", options.tls.mode(), ")"));
 
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "server/engine/engine.h"
 #include "server/service/eaos_service.h"
+#include "server/service/tls.h"
 
 namespace eaos::service {
 
@@ -27,6 +28,12 @@ struct ServerOptions {
   engine::EngineOptions engine;
   ServiceOptions service;
   int max_message_bytes = 64 << 20;
+  TlsFiles tls;
+  // Connections older than this get a GOAWAY so clients reconnect and re-resolve (new pods after a
+  // scale-up get traffic); in-flight calls then have `max_connection_age_grace` to finish.
+  // InfiniteDuration: never.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   absl::Duration shutdown_grace = absl::Seconds(30);
 };
 
