@@ -53,6 +53,9 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
 ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
           "After the GOAWAY of --max_connection_age, how long calls on the old connection may "
           "still run; inf: until they finish");
+ABSL_FLAG(bool, admin_reload, false,
+          "Serve eaos.v1.EaosAdmin/ReloadModel (load another model directory without downtime); "
+          "protect the port first. SIGHUP reloads the current --model_dir regardless");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "On SIGTERM, how long in-flight calls may take to finish");
 
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.admin_reload = absl::GetFlag(FLAGS_admin_reload);
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);

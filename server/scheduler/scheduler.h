@@ -46,8 +46,9 @@ struct WorkItem {
   text::Encoding encoding;
   float threshold = 0.5f;
   absl::Time enqueue_time;
+  using Done = std::function<void(absl::StatusOr<v1::ItemResult>)>;
   // Called exactly once with the item's result or error, on the scheduler's thread.
-  std::function<void(absl::StatusOr<v1::ItemResult>)> done;
+  Done done;
 
   int64_t length() const { return static_cast<int64_t>(encoding.size()); }
 };

@@ -42,6 +42,68 @@ EaosServiceImpl::EaosServiceImpl(observability::Metrics* metrics, const ServiceO
 // ---------------------------------------------------------------------------------------------
 // Predict (unary)
 
+std::shared_ptr<engine::Engine> EaosServiceImpl::SetEngine(std::shared_ptr<engine::Engine> engine) {
+  absl::MutexLock lock(&engine_mu_);
+  std::swap(engine_, engine);
+  return engine;
+}
+
+std::shared_ptr<engine::Engine> EaosServiceImpl::engine() const {
+  absl::MutexLock lock(&engine_mu_);
+  return engine_;
+}
+
+struct EaosServiceImpl::Admission {
+  absl::Status status;  // not OK: nothing was queued and the whole request fails with it
+  std::vector<std::pair<int, absl::Status>> rejected;  // items refused one by one (index, why)
+  int64_t queued = 0;
+};
+
+EaosServiceImpl::Admission EaosServiceImpl::Admit(
+    const google::protobuf::RepeatedPtrField<v1::Item>& items, const v1::PredictOptions& options,
+    const std::function<WorkItem::Done(int)>& make_done,
+    const std::function<void(int64_t)>& count) {
+  // A reload can retire the engine between Prepare and Submit; more than one reload in that window
+  // is not worth waiting for.
+  constexpr int kAttempts = 3;
+  Admission admission;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    admission = Admission{};
+    const std::shared_ptr<engine::Engine> engine = this->engine();
+    if (engine == nullptr) {
+      admission.status = NotReady();
+      return admission;
+    }
+    admission.status = engine->CheckRequest(items.size(), options);
+    if (!admission.status.ok()) return admission;
+    const float threshold = engine::Engine::Threshold(options);
+    std::vector<std::unique_ptr<WorkItem>> work;
+    for (int i = 0; i < items.size(); ++i) {
+      absl::StatusOr<std::unique_ptr<WorkItem>> prepared = engine->Prepare(items[i], threshold);
+      if (!prepared.ok()) {
+        admission.rejected.emplace_back(i, prepared.status());
+        continue;
+      }
+      (*prepared)->done = make_done(i);
+      work.push_back(*std::move(prepared));
+    }
+    const int64_t n = static_cast<int64_t>(work.size());
+    if (n == 0) return admission;
+    count(n);  // before any item can complete
+    admission.status = engine->Submit(std::move(work));
+    if (admission.status.ok()) {
+      admission.queued = n;
+      return admission;
+    }
+    count(-n);
+    if (this->engine() == engine) return admission;  // a full queue or shutdown, not a reload
+  }
+  return admission;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Predict (unary)
+
 grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* context,
                                                    const v1::PredictRequest* request,
                                                    v1::PredictResponse* response) {
@@ -53,55 +115,37 @@ grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* 
     reactor->Finish(status);
   };
 
-  engine::Engine* engine = engine_.load();
-  if (engine == nullptr) {
-    finish(ToGrpcStatus(NotReady()));
-    return reactor;
-  }
-  if (absl::Status s = engine->CheckRequest(request->items_size(), request->options()); !s.ok()) {
-    finish(ToGrpcStatus(s));
-    return reactor;
-  }
-
-  const float threshold = engine::Engine::Threshold(request->options());
   // Result slots exist before any item is queued: their addresses stay valid until Finish.
   for (const v1::Item& item : request->items()) response->add_results()->set_id(item.id());
-
-  struct Pending {
-    std::atomic<int64_t> count{0};
+  // Items not yet answered, plus one held by this function until the rejected slots are written.
+  auto pending = std::make_shared<std::atomic<int64_t>>(1);
+  auto answered = [pending, finish] {
+    if (pending->fetch_sub(1) == 1) finish(grpc::Status::OK);
   };
-  auto pending = std::make_shared<Pending>();
-  std::vector<std::unique_ptr<WorkItem>> work;
-  for (int i = 0; i < request->items_size(); ++i) {
-    const v1::Item& item = request->items(i);
-    v1::ItemResult* slot = response->mutable_results(i);
-    auto prepared = engine->Prepare(item, threshold);
-    if (!prepared.ok()) {
-      SetError(item.id(), prepared.status(), slot);
-      metrics->RecordItem(false, absl::Now() - start);
-      continue;
-    }
-    (*prepared)->done = [slot, pending, metrics, start, finish,
-                         id = item.id()](absl::StatusOr<v1::ItemResult> result) {
-      if (result.ok()) {
-        *slot = *std::move(result);
-      } else {
-        SetError(id, result.status(), slot);
-      }
-      metrics->RecordItem(result.ok(), absl::Now() - start);
-      if (pending->count.fetch_sub(1) == 1) finish(grpc::Status::OK);
-    };
-    work.push_back(*std::move(prepared));
-  }
-  if (work.empty()) {
-    finish(grpc::Status::OK);
+  const Admission admission = Admit(
+      request->items(), request->options(),
+      [&](int i) -> WorkItem::Done {
+        return [slot = response->mutable_results(i), metrics, start, answered,
+                id = request->items(i).id()](absl::StatusOr<v1::ItemResult> result) {
+          if (result.ok()) {
+            *slot = *std::move(result);
+          } else {
+            SetError(id, result.status(), slot);
+          }
+          metrics->RecordItem(result.ok(), absl::Now() - start);
+          answered();
+        };
+      },
+      [&](int64_t delta) { pending->fetch_add(delta); });
+  if (!admission.status.ok()) {
+    finish(ToGrpcStatus(admission.status));  // nothing was queued: no callback will run
     return reactor;
   }
-  pending->count.store(static_cast<int64_t>(work.size()));
-  if (absl::Status s = engine->Submit(std::move(work)); !s.ok()) {
-    // Nothing was queued, so no callback will run: the whole call carries the error.
-    finish(ToGrpcStatus(s));
+  for (const auto& [i, status] : admission.rejected) {
+    SetError(request->items(i).id(), status, response->mutable_results(i));
+    metrics->RecordItem(false, absl::Now() - start);
   }
+  answered();
   return reactor;
 }
 
@@ -116,15 +160,14 @@ class EaosServiceImpl::StreamReactor final
     : public grpc::ServerBidiReactor<v1::PredictStreamRequest, v1::PredictStreamResponse>,
       public std::enable_shared_from_this<StreamReactor> {
  public:
-  StreamReactor(EaosServiceImpl* service, engine::Engine* engine)
-      : service_(service), engine_(engine), start_(absl::Now()) {}
+  explicit StreamReactor(EaosServiceImpl* service) : service_(service), start_(absl::Now()) {}
 
   void Begin() {
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
       self_ = shared_from_this();
-      if (engine_ == nullptr) {
+      if (service_->engine() == nullptr) {
         // finished_ first: an OnCancel racing with this must not plan a second Finish.
         finished_ = true;
         actions = Finishing(ToGrpcStatus(NotReady()));
@@ -213,50 +256,38 @@ class EaosServiceImpl::StreamReactor final
     }
     observability::Metrics* metrics = service_->metrics_;
     const absl::Time arrival = absl::Now();
+    std::weak_ptr<StreamReactor> weak = weak_from_this();
+    const Admission admission = service_->Admit(
+        request_.items(), request_.options(),
+        [&](int i) -> WorkItem::Done {
+          return [weak, metrics, arrival,
+                  id = request_.items(i).id()](absl::StatusOr<v1::ItemResult> result) {
+            metrics->RecordItem(result.ok(), absl::Now() - arrival);
+            std::shared_ptr<StreamReactor> self = weak.lock();
+            if (self == nullptr) return;  // the stream is over
+            v1::ItemResult out;
+            if (result.ok()) {
+              out = *std::move(result);
+            } else {
+              SetError(id, result.status(), &out);
+            }
+            self->Deliver(std::move(out));
+          };
+        },
+        [&](int64_t delta) {
+          // Counted before the items can complete, so in_flight_ never goes negative.
+          absl::MutexLock lock(&mu_);
+          in_flight_ += delta;
+        });
+    // Items that were not queued are answered here with their error.
     std::vector<v1::ItemResult> errors;
-    std::vector<std::unique_ptr<WorkItem>> work;
-
-    const absl::Status request_ok =
-        engine_->CheckRequest(request_.items_size(), request_.options());
-    const float threshold = engine::Engine::Threshold(request_.options());
-    for (const v1::Item& item : request_.items()) {
-      absl::StatusOr<std::unique_ptr<WorkItem>> prepared =
-          request_ok.ok() ? engine_->Prepare(item, threshold) : request_ok;
-      if (!prepared.ok()) {
-        SetError(item.id(), prepared.status(), &errors.emplace_back());
-        continue;
+    if (admission.status.ok()) {
+      for (const auto& [i, status] : admission.rejected) {
+        SetError(request_.items(i).id(), status, &errors.emplace_back());
       }
-      std::weak_ptr<StreamReactor> weak = weak_from_this();
-      (*prepared)->done = [weak, metrics, arrival,
-                           id = item.id()](absl::StatusOr<v1::ItemResult> result) {
-        metrics->RecordItem(result.ok(), absl::Now() - arrival);
-        std::shared_ptr<StreamReactor> self = weak.lock();
-        if (self == nullptr) return;  // the stream is over
-        v1::ItemResult out;
-        if (result.ok()) {
-          out = *std::move(result);
-        } else {
-          SetError(id, result.status(), &out);
-        }
-        self->Deliver(std::move(out));
-      };
-      work.push_back(*std::move(prepared));
-    }
-
-    const int64_t queued = static_cast<int64_t>(work.size());
-    {
-      // Count the items before they can complete, so in_flight_ never goes negative.
-      absl::MutexLock lock(&mu_);
-      in_flight_ += queued;
-    }
-    if (queued > 0) {
-      std::vector<std::string> ids;
-      ids.reserve(work.size());
-      for (const auto& w : work) ids.push_back(w->id);
-      if (absl::Status s = engine_->Submit(std::move(work)); !s.ok()) {
-        absl::MutexLock lock(&mu_);
-        in_flight_ -= queued;
-        for (const std::string& id : ids) SetError(id, s, &errors.emplace_back());
+    } else {
+      for (const v1::Item& item : request_.items()) {
+        SetError(item.id(), admission.status, &errors.emplace_back());
       }
     }
     for (size_t i = 0; i < errors.size(); ++i) metrics->RecordItem(false, absl::Now() - arrival);
@@ -328,7 +359,6 @@ class EaosServiceImpl::StreamReactor final
   }
 
   EaosServiceImpl* const service_;
-  engine::Engine* const engine_;
   const absl::Time start_;
   grpc::StatusCode final_code_ = grpc::StatusCode::OK;  // written before Finish, read in OnDone
 
@@ -349,7 +379,7 @@ class EaosServiceImpl::StreamReactor final
 
 grpc::ServerBidiReactor<v1::PredictStreamRequest, v1::PredictStreamResponse>*
 EaosServiceImpl::PredictStream(grpc::CallbackServerContext* context) {
-  auto reactor = std::make_shared<StreamReactor>(this, engine_.load());
+  auto reactor = std::make_shared<StreamReactor>(this);
   reactor->Begin();
   return reactor.get();  // kept alive by its own reference until OnDone
 }
@@ -363,7 +393,7 @@ grpc::ServerUnaryReactor* EaosServiceImpl::GetModelInfo(grpc::CallbackServerCont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time start = absl::Now();
   grpc::Status status = grpc::Status::OK;
-  if (engine::Engine* engine = engine_.load(); engine == nullptr) {
+  if (std::shared_ptr<engine::Engine> engine = this->engine(); engine == nullptr) {
     status = ToGrpcStatus(NotReady());
   } else {
     *response = engine->Info();

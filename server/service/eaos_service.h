@@ -4,17 +4,24 @@
 // the scheduler's thread, which finishes unary calls and writes stream responses. Until an engine
 // is attached (model loading), calls answer UNAVAILABLE.
 //
+// Every request (a Predict call, one stream message) is prepared and queued on the engine current at
+// that moment; a stream may span engines when the model is reloaded (ModelManager), and each result
+// carries the version of the model that produced it.
+//
 // Thread-safety: all gRPC entry points run concurrently; SetEngine() may race with calls.
 //
 //   EaosServiceImpl service(&metrics, {.max_stream_in_flight = 2048});
 //   builder.RegisterService(&service);
-//   ... service.SetEngine(engine.get());  // once the model is loaded and warmed up
+//   ... service.SetEngine(engine);  // once the model is loaded and warmed up
 #ifndef EAOS_SERVER_SERVICE_EAOS_SERVICE_H_
 #define EAOS_SERVER_SERVICE_EAOS_SERVICE_H_
 
-#include <atomic>
+#include <memory>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "eaos/v1/eaos.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine/engine.h"
@@ -36,8 +43,10 @@ class EaosServiceImpl final : public v1::EaosService::CallbackService {
  public:
   EaosServiceImpl(observability::Metrics* metrics, const ServiceOptions& options);
 
-  // Attaches the loaded engine (not owned; must outlive every call). nullptr detaches.
-  void SetEngine(engine::Engine* engine) { engine_.store(engine); }
+  // Attaches a loaded engine; returns the one it replaces (nullptr detaches). Requests already
+  // prepared on the old engine finish there; the caller drains it with Shutdown().
+  std::shared_ptr<engine::Engine> SetEngine(std::shared_ptr<engine::Engine> engine);
+  std::shared_ptr<engine::Engine> engine() const;
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const v1::PredictRequest* request,
@@ -50,8 +59,19 @@ class EaosServiceImpl final : public v1::EaosService::CallbackService {
 
  private:
   class StreamReactor;
+  struct Admission;
 
-  std::atomic<engine::Engine*> engine_{nullptr};
+  // Prepares the items of one request on the current engine and queues them: make_done(i) gives
+  // item i its callback. Per-item rejections come back in the admission; a non-OK status means
+  // nothing was queued. If the engine is replaced between preparing and queueing, the request is
+  // prepared again on the new one.
+  Admission Admit(const google::protobuf::RepeatedPtrField<v1::Item>& items,
+                  const v1::PredictOptions& options,
+                  const std::function<scheduler::WorkItem::Done(int)>& make_done,
+                  const std::function<void(int64_t)>& before_submit);
+
+  mutable absl::Mutex engine_mu_;
+  std::shared_ptr<engine::Engine> engine_ ABSL_GUARDED_BY(engine_mu_);
   observability::Metrics* const metrics_;
   const ServiceOptions options_;
 };

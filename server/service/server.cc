@@ -16,6 +16,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/observability/metrics.h"
 #include "server/observability/metrics_http.h"
+#include "server/service/admin_service.h"
+#include "server/service/model_manager.h"
 
 namespace eaos::service {
 namespace {
@@ -52,24 +54,74 @@ int64_t Millis(absl::Duration d) {
 
 }  // namespace
 
+// What the signal thread asks of the main thread.
+class Control {
+ public:
+  enum class Event { kStop, kReload };
+
+  void Post(Event e) {
+    absl::MutexLock lock(&mu_);
+    if (e == Event::kStop) stop_ = true;
+    if (e == Event::kReload) reload_ = true;
+  }
+  bool stopping() {
+    absl::MutexLock lock(&mu_);
+    return stop_;
+  }
+  // Blocks until something is posted; a stop wins over a pending reload.
+  Event Wait() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](Control* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) { return c->stop_ || c->reload_; },
+        this));
+    if (stop_) return Event::kStop;
+    reload_ = false;
+    return Event::kReload;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool reload_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+void LogReload(const absl::StatusOr<ReloadResult>& result) {
+  if (!result.ok()) {
+    Log(absl::StrCat("model reload failed: ", result.status().ToString()));
+    return;
+  }
+  Log(absl::StrCat("model reloaded from ", result->model_dir, ": ", result->previous.name(), " ",
+                   result->previous.version(), " -> ", result->current.name(), " ",
+                   result->current.version(), "; self-test: ", result->current.self_test().detail()));
+}
+
 int RunServer(const ServerOptions& options) {
   // Signals go to a dedicated thread; every thread created from here on inherits the mask. The
-  // set and the notification outlive this function: the thread may still be waiting at exit.
+  // set and the control block outlive this function: the thread may still be waiting at exit.
   static sigset_t signals;
-  static auto* stop = new absl::Notification;
+  static auto* control = new Control;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread([] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
-    stop->Notify();
-    // A second signal cuts the drain short.
-    sigwait(&signals, &sig);
-    Log("second signal: exiting without finishing in-flight work");
-    std::_Exit(1);
+    bool stopping = false;
+    while (true) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        Log("received SIGHUP, reloading the model");
+        control->Post(Control::Event::kReload);
+      } else if (!stopping) {
+        stopping = true;
+        Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
+        control->Post(Control::Event::kStop);
+      } else {  // a second stop signal cuts the drain short
+        Log("second signal: exiting without finishing in-flight work");
+        std::_Exit(1);
+      }
+    }
   }).detach();
 
   if (options.service.max_stream_in_flight < 1 || options.service.max_results_per_message < 1) {
@@ -90,6 +142,15 @@ int RunServer(const ServerOptions& options) {
   }
 
   EaosServiceImpl service(&metrics, options.service);
+  ModelManager models(options.engine, &metrics, &service);
+  auto on_reload = [&metrics](const absl::StatusOr<ReloadResult>& result) {
+    LogReload(result);
+    if (result.ok()) {
+      metrics.SetModelInfo(result->current.name(), result->current.version(),
+                           result->current.device());
+    }
+  };
+  AdminServiceImpl admin(&models, options.admin_reload, on_reload);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -110,6 +171,7 @@ int RunServer(const ServerOptions& options) {
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&service);
+  builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Log(absl::StrCat("cannot listen on ", options.listen_address));
@@ -121,35 +183,34 @@ int RunServer(const ServerOptions& options) {
                    metrics_at, " (", options.tls.mode(), ")"));
 
   const absl::Time load_start = absl::Now();
-  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
-      engine::Engine::Load(options.engine, &metrics);
-  if (!engine.ok()) {
+  absl::StatusOr<v1::ModelInfo> info = models.Load();
+  if (!info.ok()) {
     Log(absl::StrCat("cannot load model from ", options.engine.model_dir, ": ",
-                     engine.status().ToString()));
+                     info.status().ToString()));
     server->Shutdown(absl::ToChronoTime(absl::Now()));
     return 1;
   }
-  if (stop->HasBeenNotified()) {  // asked to stop while loading: never report SERVING
+  if (control->stopping()) {  // asked to stop while loading: never report SERVING
     server->Shutdown(absl::ToChronoTime(absl::Now()));
-    (*engine)->Shutdown();
+    models.Shutdown();
     Log("stopped before serving; exiting");
     return 0;
   }
-  const v1::ModelInfo info = (*engine)->Info();
-  metrics.SetModelInfo(info.name(), info.version(), info.device());
-  service.SetEngine(engine->get());
+  metrics.SetModelInfo(info->name(), info->version(), info->device());
   SetHealth(server.get(), true);
-  Log(absl::StrCat("model ", info.name(), " ", info.version(), " from ", options.engine.model_dir,
-                   " ready on ", info.device(), " (", info.intra_op_threads(), " threads) in ",
+  Log(absl::StrCat("model ", info->name(), " ", info->version(), " from ",
+                   options.engine.model_dir, " ready on ", info->device(), " (",
+                   info->intra_op_threads(), " threads) in ",
                    absl::FormatDuration(absl::Now() - load_start), "; self-test: ",
-                   info.self_test().detail(), "; SERVING"));
+                   info->self_test().detail(), "; SERVING"));
 
-  stop->WaitForNotification();
+  // Reloads run here, one at a time, while the gRPC threads keep serving.
+  while (control->Wait() == Control::Event::kReload) on_reload(models.Reload(""));
+
   SetHealth(server.get(), false);
   // Refuses new calls, lets in-flight ones finish until the deadline, then cancels the rest.
   server->Shutdown(absl::ToChronoTime(absl::Now() + options.shutdown_grace));
-  (*engine)->Shutdown();
-  service.SetEngine(nullptr);
+  models.Shutdown();
   Log("drained; exiting");
   return 0;
 }

@@ -3,7 +3,8 @@
 //
 // Order of events: listen (health NOT_SERVING) -> load and warm up the model -> SERVING -> on
 // SIGTERM/SIGINT: NOT_SERVING -> stop accepting calls, finish in-flight ones (up to the grace
-// period) -> drain the scheduler -> return 0.
+// period) -> drain the scheduler -> return 0. SIGHUP (or EaosAdmin.ReloadModel) reloads the model
+// without downtime (model_manager.h).
 //
 // Thread-safety: RunServer() is called once, from main().
 //
@@ -35,6 +36,8 @@ struct ServerOptions {
   absl::Duration max_connection_age = absl::InfiniteDuration();
   absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   absl::Duration shutdown_grace = absl::Seconds(30);
+  // Serve EaosAdmin.ReloadModel (otherwise it answers PERMISSION_DENIED). SIGHUP always reloads.
+  bool admin_reload = false;
 };
 
 // Runs until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean drain, 1 when the

@@ -36,7 +36,9 @@ class ClientCliTest : public ::testing::Test {
     server_ = server->release();
   }
   static void TearDownTestSuite() {
-    if (server_ != nullptr) EXPECT_EQ(server_->Terminate(), 0);
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Terminate(), 0);
+    }
     delete server_;
     server_ = nullptr;
   }

@@ -109,6 +109,10 @@ bool ServerProcess::Running() {
   return true;
 }
 
+void ServerProcess::Signal(int sig) {
+  if (Running()) kill(pid_, sig);
+}
+
 int ServerProcess::Terminate(absl::Duration timeout) {
   if (Running()) kill(pid_, SIGTERM);
   const absl::Time deadline = absl::Now() + timeout;

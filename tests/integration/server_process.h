@@ -37,6 +37,8 @@ class ServerProcess {
   const std::string& target() const { return target_; }
   int metrics_port() const { return metrics_port_; }
 
+  // Sends `sig` to the server (e.g. SIGHUP).
+  void Signal(int sig);
   // Sends SIGTERM and waits for exit. Returns the exit code, or -1 (killed / timed out).
   int Terminate(absl::Duration timeout = absl::Seconds(60));
   // True while the process has not exited. Thread-safe.

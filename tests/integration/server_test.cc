@@ -115,7 +115,7 @@ ServerProcess* ServerTest::server_ = nullptr;
 TEST_F(ServerTest, HealthIsServingAndModelInfoDescribesTheDemoModel) {
   auto channel = grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel);
-  for (const std::string service : {"", "eaos.v1.EaosService"}) {
+  for (const std::string service : {"", "eaos.v1.EaosService", "liveness"}) {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
     request.set_service(service);
