@@ -1,4 +1,5 @@
 // eaos-server: parses flags and runs the server (server/service/server.h).
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -53,6 +54,14 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
 ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
           "After the GOAWAY of --max_connection_age, how long calls on the old connection may "
           "still run; inf: until they finish");
+ABSL_FLAG(absl::Duration, oom_budget_hold, absl::Seconds(30),
+          "After a forward runs out of memory, how long batches stay under half its size");
+ABSL_FLAG(double, inject_oom_rate, 0.0,
+          "Testing/drills only: fail this fraction of forward passes with an injected "
+          "out-of-memory error (recovered by splitting the batch)");
+ABSL_FLAG(int64_t, inject_oom_above_tokens, 0,
+          "Testing/drills only: fail forwards over this many padded tokens as if the device "
+          "had only that much memory; 0 = off");
 ABSL_FLAG(bool, admin_reload, false,
           "Serve eaos.v1.EaosAdmin/ReloadModel (load another model directory without downtime); "
           "protect the port first. SIGHUP reloads the current --model_dir regardless");
@@ -96,6 +105,13 @@ int main(int argc, char** argv) {
   if (engine.model_dir.empty()) engine.model_dir = DefaultModelDir();
   engine.device = absl::GetFlag(FLAGS_device);
   engine.golden_check = absl::GetFlag(FLAGS_golden_check);
+  engine.oom_budget_hold = absl::GetFlag(FLAGS_oom_budget_hold);
+  engine.faults.oom_rate = absl::GetFlag(FLAGS_inject_oom_rate);
+  engine.faults.oom_above_tokens = absl::GetFlag(FLAGS_inject_oom_above_tokens);
+  if (!(engine.faults.oom_rate >= 0.0 && engine.faults.oom_rate < 1.0)) {
+    std::fprintf(stderr, "eaos-server: --inject_oom_rate must be in [0, 1)\n");
+    return 1;
+  }
   engine.intra_op_threads = absl::GetFlag(FLAGS_threads);
   if (engine.intra_op_threads <= 0) {
     engine.intra_op_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

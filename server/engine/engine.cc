@@ -5,47 +5,97 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/self_test.h"
+#include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
 #include "server/text/utf8.h"
 
 namespace eaos::engine {
 
-// Runs a batch through the model and decodes every row.
+// Runs a batch through the model and decodes every row. A forward that runs out of memory never
+// fails the batch: cached memory is released, the scheduler's token budget is lowered for a while,
+// and each half of the batch runs on its own (recursively). A single item that does not fit even
+// alone, after one retry, gets RESOURCE_EXHAUSTED; the rest of its batch is unaffected.
 class Engine::Processor final : public scheduler::BatchProcessor {
  public:
   explicit Processor(Engine* engine) : engine_(engine) {}
 
   absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
       const std::vector<const scheduler::WorkItem*>& batch) override {
-    std::vector<const std::vector<int64_t>*> ids;
-    ids.reserve(batch.size());
-    for (const auto* item : batch) ids.push_back(&item->encoding.ids);
-    const runtime::Batch padded =
-        runtime::Batch::Pad(ids, engine_->config_.special_tokens().pad_id());
-    absl::StatusOr<runtime::ModelOutputs> outputs = engine_->model_->Forward(padded);
-    if (!outputs.ok()) return outputs.status();
-    // Cheap, and the decoder indexes label lists by these dimensions.
-    if (auto s = runtime::CheckOutputs(engine_->config_, padded, *outputs); !s.ok()) return s;
-
-    std::vector<absl::StatusOr<v1::ItemResult>> results;
-    results.reserve(batch.size());
-    for (size_t row = 0; row < batch.size(); ++row) {
-      const scheduler::WorkItem& item = *batch[row];
-      v1::ItemResult result;
-      result.set_id(item.id);
-      result.set_truncated(item.encoding.truncated);
-      result.set_num_tokens(static_cast<uint32_t>(item.encoding.size()));
-      result.set_model_version(engine_->config_.version());
-      for (auto& tuple : engine_->decoder_.Decode(item.text, item.encoding, *outputs,
-                                                  static_cast<int64_t>(row), item.threshold)) {
-        *result.add_tuples() = std::move(tuple);
-      }
-      results.push_back(std::move(result));
-    }
+    std::vector<absl::StatusOr<v1::ItemResult>> results(batch.size(),
+                                                        absl::InternalError("not run"));
+    absl::Status status = Run(batch, 0, batch.size(), &results);
+    if (!status.ok()) return status;  // the whole batch failed (not for lack of memory)
     return results;
   }
 
  private:
+  // Runs rows [begin, end) of `batch` as one forward and decodes them into results[begin, end).
+  absl::Status Run(const std::vector<const scheduler::WorkItem*>& batch, size_t begin, size_t end,
+                   std::vector<absl::StatusOr<v1::ItemResult>>* results) {
+    std::vector<const std::vector<int64_t>*> ids;
+    ids.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i) ids.push_back(&batch[i]->encoding.ids);
+    const runtime::Batch padded =
+        runtime::Batch::Pad(ids, engine_->config_.special_tokens().pad_id());
+    absl::StatusOr<runtime::ModelOutputs> outputs = engine_->model_->Forward(padded);
+    if (!outputs.ok() && runtime::IsOutOfMemory(outputs.status())) {
+      return Recover(batch, begin, end, padded, outputs.status(), results);
+    }
+    if (!outputs.ok()) return outputs.status();
+    // Cheap, and the decoder indexes label lists by these dimensions.
+    if (auto s = runtime::CheckOutputs(engine_->config_, padded, *outputs); !s.ok()) return s;
+    for (size_t i = begin; i < end; ++i) {
+      (*results)[i] = Decode(*batch[i], *outputs, static_cast<int64_t>(i - begin));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Recover(const std::vector<const scheduler::WorkItem*>& batch, size_t begin,
+                       size_t end, const runtime::Batch& padded, const absl::Status& oom,
+                       std::vector<absl::StatusOr<v1::ItemResult>>* results) {
+    engine_->model_->ReleaseCachedMemory();
+    engine_->observer_->OnOutOfMemory(padded.rows, padded.tokens());
+    // What did not fit will not fit next time either: batches stay under half of it for a while.
+    engine_->scheduler_->LowerTokenBudget(std::max<int64_t>(padded.tokens() / 2, padded.cols),
+                                          engine_->options_.oom_budget_hold);
+    if (end - begin > 1) {
+      const size_t mid = begin + (end - begin) / 2;
+      // A failure of one half that is not about memory fails only that half's items.
+      for (auto [b, e] : {std::pair{begin, mid}, std::pair{mid, end}}) {
+        if (absl::Status s = Run(batch, b, e, results); !s.ok()) {
+          for (size_t i = b; i < e; ++i) (*results)[i] = s;
+        }
+      }
+      return absl::OkStatus();
+    }
+    // One item: the released cache may have been what was missing; try once more.
+    absl::StatusOr<runtime::ModelOutputs> again = engine_->model_->Forward(padded);
+    if (again.ok()) {
+      if (auto s = runtime::CheckOutputs(engine_->config_, padded, *again); !s.ok()) return s;
+      (*results)[begin] = Decode(*batch[begin], *again, 0);
+      return absl::OkStatus();
+    }
+    if (!runtime::IsOutOfMemory(again.status())) return again.status();
+    (*results)[begin] = absl::ResourceExhaustedError(absl::StrCat(
+        "the model ran out of memory on this text alone (", padded.cols,
+        " tokens); shorten it or lower max_length (", oom.message(), ")"));
+    return absl::OkStatus();
+  }
+
+  v1::ItemResult Decode(const scheduler::WorkItem& item, const runtime::ModelOutputs& outputs,
+                        int64_t row) const {
+    v1::ItemResult result;
+    result.set_id(item.id);
+    result.set_truncated(item.encoding.truncated);
+    result.set_num_tokens(static_cast<uint32_t>(item.encoding.size()));
+    result.set_model_version(engine_->config_.version());
+    for (auto& tuple :
+         engine_->decoder_.Decode(item.text, item.encoding, outputs, row, item.threshold)) {
+      *result.add_tuples() = std::move(tuple);
+    }
+    return result;
+  }
+
   Engine* const engine_;
 };
 
@@ -64,8 +114,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   model_options.model_dir = options.model_dir;
   model_options.device = options.device;
   model_options.intra_op_threads = options.intra_op_threads;
-  auto model = runtime::LoadTorchModel(*config, model_options);
+  absl::StatusOr<std::unique_ptr<runtime::Model>> model =
+      runtime::LoadTorchModel(*config, model_options);
   if (!model.ok()) return model.status();
+  if (options.faults.any()) {
+    model = std::make_unique<runtime::FaultInjectingModel>(*std::move(model), options.faults);
+  }
   absl::StatusOr<std::optional<GoldenFile>> golden = std::nullopt;
   if (options.golden_check) golden = LoadGoldenFile(options.model_dir);
   if (!golden.ok()) return golden.status();
@@ -109,7 +163,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   absl::StatusOr<decode::Decoder> decoder = decode::Decoder::Create(config);
   if (!decoder.ok()) return decoder.status();
   std::unique_ptr<Engine> engine(new Engine(options, std::move(config), std::move(tokenizer),
-                                            std::move(model), *std::move(decoder)));
+                                            std::move(model), *std::move(decoder), observer));
   engine->processor_ = std::make_unique<Processor>(engine.get());
   engine->scheduler_ =
       std::make_unique<scheduler::Scheduler>(s, engine->processor_.get(), observer);
@@ -118,8 +172,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
 
 Engine::Engine(const EngineOptions& options, runtime::ModelConfig config,
                std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
-               decode::Decoder decoder)
+               decode::Decoder decoder, scheduler::SchedulerObserver* observer)
     : options_(options),
+      observer_(observer != nullptr ? observer : &null_observer_),
       config_(std::move(config)),
       tokenizer_(std::move(tokenizer)),
       model_(std::move(model)),

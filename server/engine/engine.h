@@ -22,6 +22,7 @@
 #include "eaos/v1/eaos.pb.h"
 #include "server/decode/decoder.h"
 #include "server/runtime/model.h"
+#include "server/runtime/fault_injection.h"
 #include "server/runtime/model_config.h"
 #include "server/scheduler/scheduler.h"
 #include "server/text/tokenizer.h"
@@ -39,6 +40,10 @@ struct EngineOptions {
   // Replay the model directory's golden.json at load and refuse the model if it differs
   // (self_test.h). A directory without golden.json loads with a warning in ModelInfo.self_test.
   bool golden_check = true;
+  // After a forward runs out of memory, how long the lowered token budget holds.
+  absl::Duration oom_budget_hold = absl::Seconds(30);
+  // Injected forward failures (tests, drills); see runtime/fault_injection.h.
+  runtime::FaultOptions faults;
 };
 
 class Engine {
@@ -74,6 +79,8 @@ class Engine {
   v1::ModelInfo Info() const;
   const runtime::ModelConfig& config() const { return config_; }
   int64_t queue_depth() const { return scheduler_->queue_depth(); }
+  // Padded tokens a batch may carry now (lowered for a while after an out-of-memory error).
+  int64_t token_budget() const { return scheduler_->token_budget(); }
 
   static float Threshold(const v1::PredictOptions& options) {
     return options.has_confidence_threshold() ? options.confidence_threshold() : 0.5f;
@@ -83,9 +90,11 @@ class Engine {
   class Processor;
   Engine(const EngineOptions& options, runtime::ModelConfig config,
          std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
-         decode::Decoder decoder);
+         decode::Decoder decoder, scheduler::SchedulerObserver* observer);
 
   const EngineOptions options_;
+  scheduler::SchedulerObserver null_observer_;
+  scheduler::SchedulerObserver* const observer_;
   const runtime::ModelConfig config_;
   const std::unique_ptr<text::Tokenizer> tokenizer_;
   const std::unique_ptr<runtime::Model> model_;

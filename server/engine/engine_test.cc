@@ -128,5 +128,116 @@ TEST(Engine, ForwardFailureBecomesTheItemsError) {
   EXPECT_EQ((*engine)->Info().device(), "fake");
 }
 
+// Submits every text at once (one batch where the limits allow) and waits for all results.
+std::vector<absl::StatusOr<v1::ItemResult>> AnnotateAll(Engine& engine,
+                                                        const std::vector<std::string>& texts) {
+  std::vector<absl::StatusOr<v1::ItemResult>> out(texts.size(), absl::UnknownError("unanswered"));
+  std::vector<int> answers(texts.size(), 0);
+  absl::Mutex mu;
+  int pending = static_cast<int>(texts.size());
+  std::vector<std::unique_ptr<scheduler::WorkItem>> items;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto work = engine.Prepare(MakeItem(std::to_string(i), texts[i]), 0.5f);
+    EXPECT_TRUE(work.ok()) << work.status();
+    (*work)->done = [&, i](absl::StatusOr<v1::ItemResult> r) {
+      absl::MutexLock lock(&mu);
+      out[i] = std::move(r);
+      ++answers[i];
+      --pending;
+    };
+    items.push_back(*std::move(work));
+  }
+  EXPECT_TRUE(engine.Submit(std::move(items)).ok());
+  absl::MutexLock lock(&mu);
+  mu.AwaitWithTimeout(absl::Condition(
+                          +[](int* p) { return *p == 0; }, &pending),
+                      absl::Seconds(120));
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(answers[i], 1) << "item " << i;
+  return out;
+}
+
+std::vector<std::string> ShortTexts(int n) {
+  const std::vector<std::string> base = {
+      "Chương trình rất hay", "MC duyên quá", "âm thanh rè, hình ảnh đẹp",
+      "khách mời nhạt nhưng kịch bản hấp dẫn", "thời lượng hơi ngắn", "hôm nay trời mưa"};
+  std::vector<std::string> texts;
+  for (int i = 0; i < n; ++i) texts.push_back(base[i % base.size()]);
+  return texts;
+}
+
+void ExpectSameTuples(const absl::StatusOr<v1::ItemResult>& got,
+                      const absl::StatusOr<v1::ItemResult>& want) {
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(want.ok());
+  ASSERT_EQ(got->tuples_size(), want->tuples_size());
+  for (int t = 0; t < got->tuples_size(); ++t) {
+    // Batch composition moves confidences in the last float bits only.
+    v1::Tuple a = got->tuples(t), b = want->tuples(t);
+    EXPECT_NEAR(a.confidence(), b.confidence(), 1e-4);
+    a.clear_confidence();
+    b.clear_confidence();
+    EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  }
+}
+
+TEST(EngineOutOfMemory, BatchesThatDoNotFitAreSplitUntilTheyDoAndNothingIsLost) {
+  const std::vector<std::string> texts = ShortTexts(96);
+  auto clean = Engine::Load(DemoOptions(), nullptr);
+  ASSERT_TRUE(clean.ok());
+  const auto want = AnnotateAll(**clean, texts);
+
+  EngineOptions options = DemoOptions();
+  options.faults.oom_above_tokens = 100;  // a "device" that holds ~10 short texts per forward
+  options.scheduling.max_queue_delay = absl::Milliseconds(50);  // let the whole burst gather
+  auto engine = Engine::Load(options, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const auto got = AnnotateAll(**engine, texts);
+  for (size_t i = 0; i < texts.size(); ++i) ExpectSameTuples(got[i], want[i]);
+  // The budget came down to what fits, so later batches do not hit the wall again.
+  EXPECT_LE((*engine)->token_budget(), 100);
+}
+
+TEST(EngineOutOfMemory, AnItemTooLargeEvenAloneGetsItsOwnError) {
+  EngineOptions options = DemoOptions();
+  options.max_text_bytes = 16384;
+  options.faults.oom_above_tokens = 40;
+  auto engine = Engine::Load(options, nullptr);
+  ASSERT_TRUE(engine.ok());
+  std::string long_text;
+  for (int i = 0; i < 20; ++i) long_text += "chương trình rất hay ";
+  const auto got = AnnotateAll(**engine, {"MC duyên quá", long_text, "hình ảnh đẹp"});
+  EXPECT_TRUE(got[0].ok()) << got[0].status();
+  EXPECT_TRUE(got[2].ok()) << got[2].status();
+  ASSERT_FALSE(got[1].ok());
+  EXPECT_EQ(got[1].status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(got[1].status().message()),
+              HasSubstr("ran out of memory on this text alone"));
+}
+
+TEST(EngineOutOfMemory, RandomFailuresAreRetriedAndEveryItemIsAnsweredOnce) {
+  const std::vector<std::string> texts = ShortTexts(300);
+  auto clean = Engine::Load(DemoOptions(), nullptr);
+  ASSERT_TRUE(clean.ok());
+  const auto want = AnnotateAll(**clean, texts);
+
+  EngineOptions options = DemoOptions();
+  options.faults.oom_rate = 0.3;
+  options.faults.seed = 7;
+  auto engine = Engine::Load(options, nullptr);
+  ASSERT_TRUE(engine.ok());
+  const auto got = AnnotateAll(**engine, texts);  // checks exactly one answer per item
+  int failed = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (!got[i].ok()) {
+      // Only an item whose forward failed alone twice (0.3 x 0.3) may fail, and says why.
+      EXPECT_EQ(got[i].status().code(), absl::StatusCode::kResourceExhausted);
+      ++failed;
+      continue;
+    }
+    ExpectSameTuples(got[i], want[i]);
+  }
+  EXPECT_LT(failed, 30);
+}
+
 }  // namespace
 }  // namespace eaos::engine

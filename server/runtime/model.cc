@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
 namespace eaos::runtime {
 
 Batch Batch::Pad(const std::vector<const std::vector<int64_t>*>& sequences, int64_t pad_id) {
@@ -18,6 +22,15 @@ Batch Batch::Pad(const std::vector<const std::vector<int64_t>*>& sequences, int6
     std::fill_n(batch.attention_mask.begin() + r * batch.cols, seq.size(), 1);
   }
   return batch;
+}
+
+absl::Status OutOfMemory(absl::string_view detail) {
+  return absl::ResourceExhaustedError(absl::StrCat("out of memory: ", detail));
+}
+
+bool IsOutOfMemory(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         absl::StartsWith(status.message(), "out of memory");
 }
 
 }  // namespace eaos::runtime

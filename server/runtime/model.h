@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace eaos::runtime {
 
@@ -57,7 +58,14 @@ class Model {
   virtual std::string device() const = 0;
   // Elements of all parameters (0 when unknown).
   virtual uint64_t parameter_count() const { return 0; }
+  // Returns cached device memory to the device (after an out-of-memory error). Default: nothing.
+  virtual void ReleaseCachedMemory() {}
 };
+
+// Forward() reports running out of device (or host) memory with this status: RESOURCE_EXHAUSTED
+// whose message starts with "out of memory". The batch may fit when split.
+absl::Status OutOfMemory(absl::string_view detail);
+bool IsOutOfMemory(const absl::Status& status);
 
 }  // namespace eaos::runtime
 

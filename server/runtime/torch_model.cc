@@ -9,7 +9,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+
+#if EAOS_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace eaos::runtime {
 namespace {
@@ -90,7 +95,14 @@ class TorchModel final : public Model {
         if (auto s = ToLogits(dict, name, batch, logits); !s.ok()) return s;
       }
       return out;
+    } catch (const c10::OutOfMemoryError& e) {
+      return OutOfMemory(e.what_without_backtrace());
+    } catch (const std::bad_alloc&) {
+      return OutOfMemory("host allocation failed (std::bad_alloc)");
     } catch (const c10::Error& e) {
+      if (absl::StrContains(e.what_without_backtrace(), "can't allocate memory")) {
+        return OutOfMemory(e.what_without_backtrace());  // the CPU allocator's own message
+      }
       return absl::InternalError(absl::StrCat("forward failed: ", e.what_without_backtrace()));
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("forward failed: ", e.what()));
@@ -99,6 +111,12 @@ class TorchModel final : public Model {
 
   std::string device() const override { return device_.str(); }
   uint64_t parameter_count() const override { return parameters_; }
+
+  void ReleaseCachedMemory() override {
+#if EAOS_WITH_CUDA
+    if (device_.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  }
 
  private:
   torch::jit::Module module_;

@@ -57,6 +57,26 @@ int64_t Scheduler::queue_depth() const {
   return static_cast<int64_t>(queue_.size());
 }
 
+void Scheduler::LowerTokenBudget(int64_t tokens, absl::Duration hold) {
+  int64_t budget = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    lowered_budget_ = std::max<int64_t>(1, std::min<int64_t>(tokens, options_.max_batch_tokens));
+    lowered_until_ = absl::Now() + hold;
+    budget = lowered_budget_;
+  }
+  observer_->OnTokenBudget(budget);
+}
+
+int64_t Scheduler::token_budget() const {
+  absl::MutexLock lock(&mu_);
+  return TokenBudgetLocked(absl::Now());
+}
+
+int64_t Scheduler::TokenBudgetLocked(absl::Time now) const {
+  return lowered_budget_ > 0 && now < lowered_until_ ? lowered_budget_ : options_.max_batch_tokens;
+}
+
 std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
   *full = false;
   std::vector<size_t> chosen;
@@ -80,12 +100,13 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
   int64_t longest = anchor;
   int64_t real = anchor;
   const int64_t overhead = options_.batch_overhead_tokens;
+  const int64_t budget = TokenBudgetLocked(absl::Now());
   for (size_t i : order) {
     if (chosen.size() == max_rows) break;
     const int64_t length = queue_[i]->length();
     const int64_t new_longest = std::max(longest, length);
     const int64_t rows = static_cast<int64_t>(chosen.size()) + 1;
-    if (rows * new_longest > options_.max_batch_tokens) {
+    if (rows * new_longest > budget) {
       *full = true;
       continue;
     }
@@ -105,9 +126,11 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
 }
 
 void Scheduler::Loop() {
+  int64_t reported_budget = options_.max_batch_tokens;
   while (true) {
     std::vector<std::unique_ptr<WorkItem>> batch;
     int64_t depth = 0;
+    int64_t budget = 0;
     {
       absl::MutexLock lock(&mu_);
       while (queue_.empty() && !stopping_) cv_.Wait(&mu_);
@@ -127,8 +150,13 @@ void Scheduler::Loop() {
         queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(*it));
       }
       depth = static_cast<int64_t>(queue_.size());
+      budget = TokenBudgetLocked(absl::Now());
     }
     observer_->OnQueueDepth(depth);
+    if (budget != reported_budget) {  // the hold of a lowered budget ended
+      reported_budget = budget;
+      observer_->OnTokenBudget(budget);
+    }
     RunBatch(std::move(batch));
   }
 }

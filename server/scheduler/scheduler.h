@@ -77,6 +77,10 @@ class SchedulerObserver {
   virtual void OnBatch(const BatchStats& stats) {}
   virtual void OnQueueDepth(int64_t depth) {}
   virtual void OnRejected(int64_t items) {}
+  // A forward of `rows` items (`padded_tokens`) ran out of memory; the batch is split and retried.
+  virtual void OnOutOfMemory(int64_t rows, int64_t padded_tokens) {}
+  // The token budget in force changed (lowered after an out-of-memory error, or restored).
+  virtual void OnTokenBudget(int64_t tokens) {}
 };
 
 struct SchedulerOptions {
@@ -109,6 +113,13 @@ class Scheduler {
   void Shutdown();
 
   int64_t queue_depth() const;
+
+  // After an out-of-memory error: batches carry at most `tokens` padded tokens (an item longer
+  // than that still runs alone) until `hold` has passed without another call, then the budget
+  // returns to options().max_batch_tokens.
+  void LowerTokenBudget(int64_t tokens, absl::Duration hold);
+  // The budget in force now.
+  int64_t token_budget() const;
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -116,6 +127,7 @@ class Scheduler {
   // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
   // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.
   std::vector<size_t> SelectBatch(bool* full) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t TokenBudgetLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunBatch(std::vector<std::unique_ptr<WorkItem>> batch);
 
   const SchedulerOptions options_;
@@ -127,6 +139,8 @@ class Scheduler {
   absl::CondVar cv_;
   std::deque<std::unique_ptr<WorkItem>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t lowered_budget_ ABSL_GUARDED_BY(mu_) = 0;  // 0: options_.max_batch_tokens
+  absl::Time lowered_until_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -127,6 +127,28 @@ TEST(Scheduler, TokenBudgetCountsPadding) {
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 10, 10), ElementsAre(30)));
 }
 
+TEST(Scheduler, ALoweredTokenBudgetHoldsForItsTimeThenReturns) {
+  RecordingProcessor processor;
+  Results results;
+  Scheduler scheduler(Options(64, 40, absl::Milliseconds(20)), &processor);
+  scheduler.LowerTokenBudget(20, absl::Milliseconds(300));
+  EXPECT_EQ(scheduler.token_budget(), 20);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 10), results.Item("b", 10), results.Item("c", 10),
+                                results.Item("d", 10)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(4));
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(10, 10), ElementsAre(10, 10)));
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_EQ(scheduler.token_budget(), 40);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("e", 10), results.Item("f", 10), results.Item("g", 10),
+                                results.Item("h", 10)))
+                  .ok());
+  ASSERT_TRUE(results.WaitFor(8));
+  EXPECT_THAT(processor.batches().back(), ElementsAre(10, 10, 10, 10));
+}
+
 TEST(Scheduler, ShortItemAfterALongOneStillRespectsTheBudget) {
   RecordingProcessor processor;
   Results results;

@@ -1,0 +1,52 @@
+// FaultInjectingModel: a Model decorator that makes forwards fail the way a full GPU does, so that
+// out-of-memory recovery (split, retry, lower the budget) can be proven on a CPU.
+//
+// Two independent faults, both reported as OutOfMemory() statuses without running the model:
+//   oom_rate        a random fraction of forward passes fail (seeded, reproducible)
+//   oom_above_tokens  a forward whose padded batch exceeds this many tokens fails, like a device
+//                   with that much memory
+//
+// Thread-safety: as Model (one Forward at a time).
+//
+//   auto model = std::make_unique<FaultInjectingModel>(std::move(real), FaultOptions{.oom_rate = 0.2});
+#ifndef EAOS_SERVER_RUNTIME_FAULT_INJECTION_H_
+#define EAOS_SERVER_RUNTIME_FAULT_INJECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <random>
+
+#include "server/runtime/model.h"
+
+namespace eaos::runtime {
+
+struct FaultOptions {
+  double oom_rate = 0.0;         // in [0, 1]
+  int64_t oom_above_tokens = 0;  // 0: no limit
+  uint64_t seed = 1;
+
+  bool any() const { return oom_rate > 0.0 || oom_above_tokens > 0; }
+};
+
+class FaultInjectingModel final : public Model {
+ public:
+  FaultInjectingModel(std::unique_ptr<Model> model, const FaultOptions& options);
+
+  absl::StatusOr<ModelOutputs> Forward(const Batch& batch) override;
+  std::string device() const override { return model_->device(); }
+  uint64_t parameter_count() const override { return model_->parameter_count(); }
+  void ReleaseCachedMemory() override { model_->ReleaseCachedMemory(); }
+
+  int64_t injected() const { return injected_; }
+
+ private:
+  const std::unique_ptr<Model> model_;
+  const FaultOptions options_;
+  std::mt19937_64 rng_;
+  std::bernoulli_distribution fail_;
+  int64_t injected_ = 0;
+};
+
+}  // namespace eaos::runtime
+
+#endif  // EAOS_SERVER_RUNTIME_FAULT_INJECTION_H_
