@@ -34,7 +34,14 @@ absl::Status Scheduler::Submit(std::vector<std::unique_ptr<WorkItem>> items) {
     const absl::Time now = absl::Now();
     for (auto& item : items) {
       item->enqueue_time = now;
-      queue_.push_back(std::move(item));
+      // Start-time fair queueing, with tokens as the cost of an item.
+      Flow& flow = flows_[item->flow];
+      const double start = std::max(virtual_time_, flow.finish);
+      flow.finish = start + static_cast<double>(std::max<int64_t>(item->length(), 1));
+      ++flow.queued;
+      const Key key{start, next_seq_++};
+      if (item->deadline != absl::InfiniteFuture()) deadlines_.emplace(item->deadline, key);
+      queue_.emplace(key, std::move(item));
     }
     depth = static_cast<int64_t>(queue_.size());
     cv_.Signal();
@@ -77,33 +84,113 @@ int64_t Scheduler::TokenBudgetLocked(absl::Time now) const {
   return lowered_budget_ > 0 && now < lowered_until_ ? lowered_budget_ : options_.max_batch_tokens;
 }
 
-std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
+size_t Scheduler::Lookahead() const {
+  const size_t max_rows = static_cast<size_t>(options_.max_batch_size);
+  return options_.lookahead > 0 ? std::max(static_cast<size_t>(options_.lookahead), max_rows)
+                                : 4 * max_rows;
+}
+
+std::unique_ptr<WorkItem> Scheduler::TakeLocked(Queue::iterator it) {
+  std::unique_ptr<WorkItem> item = std::move(it->second);
+  if (item->deadline != absl::InfiniteFuture()) {
+    auto [first, last] = deadlines_.equal_range(item->deadline);
+    for (auto d = first; d != last; ++d) {
+      if (d->second.seq == it->first.seq) {
+        deadlines_.erase(d);
+        break;
+      }
+    }
+  }
+  if (--flows_[item->flow].queued == 0) flows_.erase(item->flow);
+  queue_.erase(it);
+  return item;
+}
+
+void Scheduler::PruneLocked(absl::Time now, std::vector<std::unique_ptr<WorkItem>>* dropped) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    dropped->push_back(TakeLocked(queue_.find(deadlines_.begin()->second)));
+  }
+  size_t seen = 0;
+  for (auto it = queue_.begin(); it != queue_.end() && seen < Lookahead();) {
+    const WorkItem& item = *it->second;
+    if (item.cancelled && item.cancelled()) {
+      auto next = std::next(it);
+      dropped->push_back(TakeLocked(it));
+      it = next;
+      continue;
+    }
+    ++it;
+    ++seen;
+  }
+}
+
+void Scheduler::AnswerDropped(std::vector<std::unique_ptr<WorkItem>> dropped, absl::Time now) {
+  if (dropped.empty()) return;
+  int64_t expired = 0, cancelled = 0;
+  for (auto& item : dropped) {
+    if (item->deadline <= now) {
+      ++expired;
+      item->done(absl::DeadlineExceededError(absl::StrCat(
+          "deadline exceeded after ", absl::FormatDuration(now - item->enqueue_time),
+          " in the queue; the item was not run (raise the deadline or add capacity)")));
+    } else {
+      ++cancelled;
+      item->done(absl::CancelledError("the call was cancelled; the item was not run"));
+    }
+  }
+  observer_->OnDropped(expired, cancelled);
+}
+
+std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, bool* full,
+                                                                absl::Time* flush_at) {
   *full = false;
-  std::vector<size_t> chosen;
+  *flush_at = absl::InfiniteFuture();
+  std::vector<Queue::iterator> chosen;
   if (queue_.empty()) return chosen;
   const size_t max_rows = static_cast<size_t>(options_.max_batch_size);
-  const size_t lookahead = options_.lookahead > 0
-                               ? std::max(static_cast<size_t>(options_.lookahead), max_rows)
-                               : 4 * max_rows;
-  const size_t window = std::min(queue_.size(), lookahead);
+  const size_t lookahead = Lookahead();
+  // Seed: the first in fair order, unless the earliest deadline in the queue is near enough that
+  // waiting for its turn could miss it (earliest deadline first).
+  const absl::Duration horizon = options_.deadline_horizon > absl::ZeroDuration()
+                                     ? options_.deadline_horizon
+                                     : 4 * batch_time_ + options_.max_queue_delay;
+  Queue::iterator seed_it = queue_.begin();
+  if (!deadlines_.empty() && deadlines_.begin()->first - now < horizon) {
+    seed_it = queue_.find(deadlines_.begin()->second);
+  }
+  std::vector<Queue::iterator> window = {seed_it};  // the seed first, then the look-ahead
+  window.reserve(std::min(queue_.size(), lookahead) + 1);
+  for (auto it = queue_.begin(); it != queue_.end() && window.size() < lookahead; ++it) {
+    if (it != seed_it) window.push_back(it);
+  }
   // Items arriving now would land beyond the window: waiting cannot grow this batch.
   if (queue_.size() >= lookahead) *full = true;
-  // The oldest item always goes (an item longer than the whole budget goes alone); the others are
-  // tried nearest in length first, then oldest first.
-  const int64_t anchor = queue_.front()->length();
-  std::vector<size_t> order(window - 1);
-  for (size_t i = 1; i < window; ++i) order[i - 1] = i;
+  const size_t seed = 0;
+  absl::Time oldest = seed_it->second->enqueue_time;
+  for (Queue::iterator it : window) oldest = std::min(oldest, it->second->enqueue_time);
+  // Leave when the oldest item has waited long enough, or before the seed's deadline comes close.
+  *flush_at = std::min(oldest + options_.max_queue_delay,
+                       window[seed]->second->deadline - 2 * batch_time_);
+
+  // The others join nearest in length to the seed first, then in fair order.
+  const int64_t anchor = window[seed]->second->length();
+  std::vector<size_t> order;
+  order.reserve(window.size());
+  for (size_t i = 0; i < window.size(); ++i) {
+    if (i != seed) order.push_back(i);
+  }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::abs(queue_[a]->length() - anchor) < std::abs(queue_[b]->length() - anchor);
+    return std::abs(window[a]->second->length() - anchor) <
+           std::abs(window[b]->second->length() - anchor);
   });
-  chosen.push_back(0);
+  chosen.push_back(window[seed]);  // an item longer than the whole budget goes alone
   int64_t longest = anchor;
   int64_t real = anchor;
   const int64_t overhead = options_.batch_overhead_tokens;
-  const int64_t budget = TokenBudgetLocked(absl::Now());
+  const int64_t budget = TokenBudgetLocked(now);
   for (size_t i : order) {
     if (chosen.size() == max_rows) break;
-    const int64_t length = queue_[i]->length();
+    const int64_t length = window[i]->second->length();
     const int64_t new_longest = std::max(longest, length);
     const int64_t rows = static_cast<int64_t>(chosen.size()) + 1;
     if (rows * new_longest > budget) {
@@ -116,12 +203,14 @@ std::vector<size_t> Scheduler::SelectBatch(bool* full) const {
                             real * (overhead + rows * new_longest)) {
       continue;
     }
-    chosen.push_back(i);
+    chosen.push_back(window[i]);
     longest = new_longest;
     real += length;
   }
   if (chosen.size() == max_rows) *full = true;
-  std::sort(chosen.begin(), chosen.end());
+  // Rows in queue order (deterministic, and the order results are reported in).
+  std::sort(chosen.begin(), chosen.end(),
+            [](Queue::iterator a, Queue::iterator b) { return a->first < b->first; });
   return chosen;
 }
 
@@ -129,35 +218,42 @@ void Scheduler::Loop() {
   int64_t reported_budget = options_.max_batch_tokens;
   while (true) {
     std::vector<std::unique_ptr<WorkItem>> batch;
+    std::vector<std::unique_ptr<WorkItem>> dropped;
     int64_t depth = 0;
     int64_t budget = 0;
+    absl::Time now;
     {
       absl::MutexLock lock(&mu_);
       while (queue_.empty() && !stopping_) cv_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping and drained
-      // Let the batch fill until it is full or its oldest item has waited long enough.
-      const absl::Time flush_at = queue_.front()->enqueue_time + options_.max_queue_delay;
+      // Let the batch fill until it is full, its oldest item has waited long enough, or a
+      // deadline draws near. Items that expire or are cancelled meanwhile are dropped.
       bool full = false;
-      std::vector<size_t> chosen = SelectBatch(&full);
-      while (!stopping_ && !full && absl::Now() < flush_at) {
+      absl::Time flush_at;
+      now = absl::Now();
+      PruneLocked(now, &dropped);
+      std::vector<Queue::iterator> chosen = SelectBatch(now, &full, &flush_at);
+      while (!stopping_ && !full && !chosen.empty() && now < flush_at) {
         cv_.WaitWithDeadline(&mu_, flush_at);
-        chosen = SelectBatch(&full);
+        now = absl::Now();
+        PruneLocked(now, &dropped);
+        chosen = SelectBatch(now, &full, &flush_at);
       }
       batch.reserve(chosen.size());
-      for (size_t i : chosen) batch.push_back(std::move(queue_[i]));
-      // Erase back to front so earlier positions stay valid; all lie near the front.
-      for (auto it = chosen.rbegin(); it != chosen.rend(); ++it) {
-        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(*it));
+      for (Queue::iterator it : chosen) {
+        virtual_time_ = std::max(virtual_time_, it->first.tag);
+        batch.push_back(TakeLocked(it));
       }
       depth = static_cast<int64_t>(queue_.size());
-      budget = TokenBudgetLocked(absl::Now());
+      budget = TokenBudgetLocked(now);
     }
+    AnswerDropped(std::move(dropped), now);
     observer_->OnQueueDepth(depth);
     if (budget != reported_budget) {  // the hold of a lowered budget ended
       reported_budget = budget;
       observer_->OnTokenBudget(budget);
     }
-    RunBatch(std::move(batch));
+    if (!batch.empty()) RunBatch(std::move(batch));
   }
 }
 
@@ -178,6 +274,10 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<WorkItem>> batch) {
 
   auto results = processor_->Process(view);
   stats.process_time = absl::Now() - start;
+  {
+    absl::MutexLock lock(&mu_);
+    batch_time_ = (batch_time_ * 7 + stats.process_time) / 8;
+  }
   if (results.ok() && results->size() != batch.size()) {
     results = absl::InternalError(absl::StrCat("batch processor returned ", results->size(),
                                                " results for ", batch.size(), " items"));

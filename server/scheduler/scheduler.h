@@ -1,14 +1,24 @@
 // Scheduler: gathers items from ALL concurrent calls and streams into dynamic batches.
 //
-// A batch always holds the oldest queued item; it is filled from the next queued items (a
-// look-ahead window) nearest in length to that item. An item joins only if the batch then does
-// more real work per unit of cost, with cost modelled as batch_overhead_tokens + rows x longest
-// row, so a long text does not pad a batch of short ones. Limits: max_batch_size rows and
-// max_batch_tokens counted as rows x longest row (padding included). A batch leaves when it
-// cannot grow (a limit stops a queued item) or when its oldest item has waited max_queue_delay. The
-// queue is bounded: Submit() fails fast with RESOURCE_EXHAUSTED instead of blocking. One thread
-// forms batches and hands them to a BatchProcessor; every submitted item's callback runs exactly
-// once, with a result or an error.
+// Order (fairness): the queue is kept in start-time fair order across flows (a flow is one call or
+// one stream). An item's tag is max(virtual time, its flow's previous finish) and a flow's finish
+// advances by the item's tokens, so a stream with thousands of queued items cannot push a newcomer
+// behind all of them: the newcomer's first item is tagged at the current virtual time and is
+// served within a batch or two, while a lone heavy stream still gets the whole device.
+//
+// Batches: the look-ahead window is the first `lookahead` items in that order. A batch is seeded by
+// the first of them, or, earliest deadline first, by an item whose deadline is near (within a few
+// batch times); it is filled with window items nearest in length to the seed (length bucketing,
+// so batches carry little padding). An item joins only if the batch then does more real work per
+// unit of cost, with cost modelled as batch_overhead_tokens + rows x longest row. Limits:
+// max_batch_size rows and a token budget counted as rows x longest row (padding included; lowered
+// for a while after an out-of-memory error). A batch leaves when it cannot grow, when its oldest
+// item has waited max_queue_delay, or when waiting would endanger a deadline.
+//
+// Items whose deadline has passed or whose caller has cancelled are answered (DEADLINE_EXCEEDED,
+// CANCELLED) and dropped before they reach the model. The queue is bounded: Submit() fails fast
+// with RESOURCE_EXHAUSTED instead of blocking. One thread forms batches and hands them to a
+// BatchProcessor; every submitted item's callback runs exactly once, with a result or an error.
 //
 // Thread-safety: Submit() and queue_depth() may be called from any thread; callbacks run on the
 // scheduler's thread and must not block.
@@ -22,8 +32,8 @@
 #define EAOS_SERVER_SCHEDULER_SCHEDULER_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -45,6 +55,12 @@ struct WorkItem {
   std::string text;
   text::Encoding encoding;
   float threshold = 0.5f;
+  // The caller's deadline; past it the item is answered DEADLINE_EXCEEDED instead of run.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Fairness key: items of one call or stream share a flow.
+  uint64_t flow = 0;
+  // When set and returning true, the caller is gone: the item is answered CANCELLED, not run.
+  std::function<bool()> cancelled;
   absl::Time enqueue_time;
   using Done = std::function<void(absl::StatusOr<v1::ItemResult>)>;
   // Called exactly once with the item's result or error, on the scheduler's thread.
@@ -77,6 +93,8 @@ class SchedulerObserver {
   virtual void OnBatch(const BatchStats& stats) {}
   virtual void OnQueueDepth(int64_t depth) {}
   virtual void OnRejected(int64_t items) {}
+  // Items answered without running: deadline passed (expired) or caller gone (cancelled).
+  virtual void OnDropped(int64_t expired, int64_t cancelled) {}
   // A forward of `rows` items (`padded_tokens`) ran out of memory; the batch is split and retried.
   virtual void OnOutOfMemory(int64_t rows, int64_t padded_tokens) {}
   // The token budget in force changed (lowered after an out-of-memory error, or restored).
@@ -94,6 +112,9 @@ struct SchedulerOptions {
   // Fixed cost of one forward pass, in tokens' worth of compute: how much padding a larger batch
   // is worth. 0 disables the cost check (items join while the limits allow).
   int batch_overhead_tokens = 64;
+  // An item whose deadline is closer than this seeds the next batch ahead of fair order
+  // (earliest deadline first). 0: four mean batch times plus max_queue_delay.
+  absl::Duration deadline_horizon = absl::ZeroDuration();
 };
 
 class Scheduler {
@@ -126,7 +147,27 @@ class Scheduler {
   void Loop();
   // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
   // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.
-  std::vector<size_t> SelectBatch(bool* full) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queue order: fair start tag, then arrival.
+  struct Key {
+    double tag;
+    uint64_t seq;
+    bool operator<(const Key& o) const { return tag != o.tag ? tag < o.tag : seq < o.seq; }
+  };
+  using Queue = std::map<Key, std::unique_ptr<WorkItem>>;
+
+  size_t Lookahead() const;
+  // Takes an item out of the queue and the flow and deadline books.
+  std::unique_ptr<WorkItem> TakeLocked(Queue::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes expired items (anywhere) and cancelled ones (in the look-ahead window) into *dropped.
+  void PruneLocked(absl::Time now, std::vector<std::unique_ptr<WorkItem>>* dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The items the next batch takes, seed first; *full is set when a limit (rows or tokens), not
+  // the cost check, kept a queued item out: waiting cannot grow the batch. *flush_at is when the
+  // batch must leave even if not full.
+  std::vector<Queue::iterator> SelectBatch(absl::Time now, bool* full, absl::Time* flush_at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers dropped items; outside the lock.
+  void AnswerDropped(std::vector<std::unique_ptr<WorkItem>> dropped, absl::Time now);
   int64_t TokenBudgetLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunBatch(std::vector<std::unique_ptr<WorkItem>> batch);
 
@@ -137,7 +178,18 @@ class Scheduler {
 
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
-  std::deque<std::unique_ptr<WorkItem>> queue_ ABSL_GUARDED_BY(mu_);
+  Queue queue_ ABSL_GUARDED_BY(mu_);
+  // Queued items that have a deadline, earliest first: expiry and EDF over the whole queue.
+  std::multimap<absl::Time, Key> deadlines_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  double virtual_time_ ABSL_GUARDED_BY(mu_) = 0;  // start tag of the last item taken
+  struct Flow {
+    double finish = 0;   // finish tag of its last queued item
+    int64_t queued = 0;  // its items in the queue; the entry goes when it drops to 0
+  };
+  std::map<uint64_t, Flow> flows_ ABSL_GUARDED_BY(mu_);
+  // Mean forward time (exponential average): how near a deadline must be to seed a batch.
+  absl::Duration batch_time_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(10);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t lowered_budget_ ABSL_GUARDED_BY(mu_) = 0;  // 0: options_.max_batch_tokens
   absl::Time lowered_until_ ABSL_GUARDED_BY(mu_);

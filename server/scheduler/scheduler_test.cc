@@ -14,6 +14,7 @@ namespace eaos::scheduler {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 // Records every batch (the lengths of its items) and answers each item with its own id.
 class RecordingProcessor : public BatchProcessor {
@@ -147,6 +148,122 @@ TEST(Scheduler, ALoweredTokenBudgetHoldsForItsTimeThenReturns) {
                   .ok());
   ASSERT_TRUE(results.WaitFor(8));
   EXPECT_THAT(processor.batches().back(), ElementsAre(10, 10, 10, 10));
+}
+
+// Holds the scheduler's thread inside a first batch, so that the queue fills behind it.
+void BlockOnFirstBatch(Scheduler& scheduler, RecordingProcessor& processor, Results& results,
+                       absl::Notification& gate) {
+  processor.gate_ = &gate;
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("blocker", 5))).ok());
+  processor.started_.WaitForNotification();
+}
+
+TEST(Scheduler, ItemsPastTheirDeadlineAreAnsweredWithoutRunning) {
+  RecordingProcessor processor;
+  Results results;
+  absl::Notification gate;
+  Scheduler scheduler(Options(64, 1000, absl::Milliseconds(1)), &processor);
+  BlockOnFirstBatch(scheduler, processor, results, gate);
+  auto late = results.Item("late", 7);
+  late->deadline = absl::Now() + absl::Milliseconds(20);
+  auto fine = results.Item("fine", 8);
+  fine->deadline = absl::Now() + absl::Seconds(60);
+  ASSERT_TRUE(scheduler.Submit(Items(std::move(late), std::move(fine))).ok());
+  absl::SleepFor(absl::Milliseconds(60));
+  gate.Notify();
+  ASSERT_TRUE(results.WaitFor(3));
+  const auto errors = results.errors();
+  ASSERT_EQ(errors.count("late"), 1u);
+  EXPECT_EQ(errors.at("late").code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(errors.at("late").message()), HasSubstr("in the queue"));
+  EXPECT_EQ(errors.count("fine"), 0u);
+  // The expired item never reached the model: batches are the blocker, then "fine" alone.
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(5), ElementsAre(8)));
+  for (const auto& [id, n] : results.deliveries()) EXPECT_EQ(n, 1) << id;
+}
+
+TEST(Scheduler, ItemsOfACancelledCallAreAnsweredWithoutRunning) {
+  RecordingProcessor processor;
+  Results results;
+  absl::Notification gate;
+  Scheduler scheduler(Options(64, 1000, absl::Milliseconds(1)), &processor);
+  BlockOnFirstBatch(scheduler, processor, results, gate);
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  std::vector<std::unique_ptr<WorkItem>> items;
+  for (int i = 0; i < 3; ++i) {
+    items.push_back(results.Item(absl::StrCat("c", i), 6));
+    items.back()->cancelled = [gone] { return gone->load(); };
+  }
+  ASSERT_TRUE(scheduler.Submit(std::move(items)).ok());
+  gone->store(true);
+  gate.Notify();
+  ASSERT_TRUE(results.WaitFor(4));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(results.errors().at(absl::StrCat("c", i)).code(), absl::StatusCode::kCancelled);
+  }
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(5)));
+}
+
+TEST(Scheduler, ANearDeadlineSeedsTheNextBatchAheadOfOlderItems) {
+  RecordingProcessor processor;
+  Results results;
+  absl::Notification gate;
+  SchedulerOptions options = Options(1, 1000, absl::Milliseconds(1));
+  options.deadline_horizon = absl::Seconds(30);
+  Scheduler scheduler(options, &processor);
+  BlockOnFirstBatch(scheduler, processor, results, gate);
+  std::vector<std::unique_ptr<WorkItem>> relaxed;
+  for (int i = 0; i < 5; ++i) relaxed.push_back(results.Item(absl::StrCat("r", i), 10));
+  ASSERT_TRUE(scheduler.Submit(std::move(relaxed)).ok());
+  auto urgent = results.Item("urgent", 20);
+  urgent->flow = 0;  // same flow, queued last: only its deadline can move it forward
+  urgent->deadline = absl::Now() + absl::Seconds(20);  // within the horizon, far from expiring
+  ASSERT_TRUE(scheduler.Submit(Items(std::move(urgent))).ok());
+  gate.Notify();
+  ASSERT_TRUE(results.WaitFor(7));
+  const auto batches = processor.batches();
+  ASSERT_EQ(batches.size(), 7u);
+  EXPECT_THAT(batches[1], ElementsAre(20));  // right after the blocker
+  EXPECT_EQ(results.errors().size(), 0u);
+}
+
+TEST(Scheduler, AHeavyStreamDoesNotStarveALightOne) {
+  RecordingProcessor processor;
+  Results results;
+  absl::Notification gate;
+  Scheduler scheduler(Options(4, 1000, absl::Milliseconds(1)), &processor);
+  BlockOnFirstBatch(scheduler, processor, results, gate);
+  // Flow 1 queues 200 items; then flow 2 sends 4 items of another length.
+  std::vector<std::unique_ptr<WorkItem>> heavy;
+  for (int i = 0; i < 200; ++i) {
+    heavy.push_back(results.Item(absl::StrCat("h", i), 10));
+    heavy.back()->flow = 1;
+  }
+  ASSERT_TRUE(scheduler.Submit(std::move(heavy)).ok());
+  std::vector<std::unique_ptr<WorkItem>> light;
+  for (int i = 0; i < 4; ++i) {
+    light.push_back(results.Item(absl::StrCat("l", i), 11));
+    light.back()->flow = 2;
+  }
+  ASSERT_TRUE(scheduler.Submit(std::move(light)).ok());
+  gate.Notify();
+  ASSERT_TRUE(results.WaitFor(205));
+  // Fair order interleaves the two flows: the light flow's items are all served within the first
+  // few batches instead of after the heavy flow's 50 batches.
+  const auto batches = processor.batches();
+  int light_seen = 0;
+  size_t last_batch_with_light = 0;
+  for (size_t b = 1; b < batches.size(); ++b) {
+    for (int64_t length : batches[b]) {
+      if (length == 11) {
+        ++light_seen;
+        last_batch_with_light = b;
+      }
+    }
+  }
+  EXPECT_EQ(light_seen, 4);
+  EXPECT_LE(last_batch_with_light, 3u);
+  for (const auto& [id, n] : results.deliveries()) EXPECT_EQ(n, 1) << id;
 }
 
 TEST(Scheduler, ShortItemAfterALongOneStillRespectsTheBudget) {

@@ -59,8 +59,17 @@ struct EaosServiceImpl::Admission {
   int64_t queued = 0;
 };
 
+absl::Time EaosServiceImpl::Deadline(const grpc::CallbackServerContext* context) {
+  const auto deadline = context->deadline();
+  if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    return absl::InfiniteFuture();  // no deadline set
+  }
+  return absl::FromChrono(deadline);
+}
+
 EaosServiceImpl::Admission EaosServiceImpl::Admit(
     const google::protobuf::RepeatedPtrField<v1::Item>& items, const v1::PredictOptions& options,
+    const CallTraits& traits,
     const std::function<WorkItem::Done(int)>& make_done,
     const std::function<void(int64_t)>& count) {
   // A reload can retire the engine between Prepare and Submit; more than one reload in that window
@@ -85,6 +94,9 @@ EaosServiceImpl::Admission EaosServiceImpl::Admit(
         continue;
       }
       (*prepared)->done = make_done(i);
+      (*prepared)->deadline = traits.deadline;
+      (*prepared)->flow = traits.flow;
+      (*prepared)->cancelled = traits.cancelled;
       work.push_back(*std::move(prepared));
     }
     const int64_t n = static_cast<int64_t>(work.size());
@@ -122,8 +134,11 @@ grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* 
   auto answered = [pending, finish] {
     if (pending->fetch_sub(1) == 1) finish(grpc::Status::OK);
   };
+  // The call waits for all its items, so the context outlives every queued item.
+  const CallTraits traits{Deadline(context), next_flow_.fetch_add(1),
+                          [context] { return context->IsCancelled(); }};
   const Admission admission = Admit(
-      request->items(), request->options(),
+      request->items(), request->options(), traits,
       [&](int i) -> WorkItem::Done {
         return [slot = response->mutable_results(i), metrics, start, answered,
                 id = request->items(i).id()](absl::StatusOr<v1::ItemResult> result) {
@@ -160,7 +175,13 @@ class EaosServiceImpl::StreamReactor final
     : public grpc::ServerBidiReactor<v1::PredictStreamRequest, v1::PredictStreamResponse>,
       public std::enable_shared_from_this<StreamReactor> {
  public:
-  explicit StreamReactor(EaosServiceImpl* service) : service_(service), start_(absl::Now()) {}
+  StreamReactor(EaosServiceImpl* service, grpc::CallbackServerContext* context)
+      : service_(service), start_(absl::Now()) {
+    // Queued items may outlive the stream (a client that went away): they watch a flag the
+    // stream shares with them rather than the context.
+    traits_ = {Deadline(context), service->next_flow_.fetch_add(1),
+               [gone = gone_] { return gone->load(std::memory_order_relaxed); }};
+  }
 
   void Begin() {
     Actions actions;
@@ -198,13 +219,17 @@ class EaosServiceImpl::StreamReactor final
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
-      if (!ok) broken_ = true;  // the client is gone
+      if (!ok) {
+        broken_ = true;  // the client is gone
+        gone_->store(true, std::memory_order_relaxed);
+      }
       actions = PlanLocked();
     }
     Act(std::move(actions));
   }
 
   void OnCancel() override {
+    gone_->store(true, std::memory_order_relaxed);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -258,7 +283,7 @@ class EaosServiceImpl::StreamReactor final
     const absl::Time arrival = absl::Now();
     std::weak_ptr<StreamReactor> weak = weak_from_this();
     const Admission admission = service_->Admit(
-        request_.items(), request_.options(),
+        request_.items(), request_.options(), traits_,
         [&](int i) -> WorkItem::Done {
           return [weak, metrics, arrival,
                   id = request_.items(i).id()](absl::StatusOr<v1::ItemResult> result) {
@@ -360,6 +385,8 @@ class EaosServiceImpl::StreamReactor final
 
   EaosServiceImpl* const service_;
   const absl::Time start_;
+  const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
+  CallTraits traits_;
   grpc::StatusCode final_code_ = grpc::StatusCode::OK;  // written before Finish, read in OnDone
 
   v1::PredictStreamRequest request_;    // owned by the outstanding read
@@ -379,7 +406,7 @@ class EaosServiceImpl::StreamReactor final
 
 grpc::ServerBidiReactor<v1::PredictStreamRequest, v1::PredictStreamResponse>*
 EaosServiceImpl::PredictStream(grpc::CallbackServerContext* context) {
-  auto reactor = std::make_shared<StreamReactor>(this);
+  auto reactor = std::make_shared<StreamReactor>(this, context);
   reactor->Begin();
   return reactor.get();  // kept alive by its own reference until OnDone
 }

@@ -16,6 +16,8 @@
 #ifndef EAOS_SERVER_SERVICE_EAOS_SERVICE_H_
 #define EAOS_SERVER_SERVICE_EAOS_SERVICE_H_
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -60,16 +62,24 @@ class EaosServiceImpl final : public v1::EaosService::CallbackService {
  private:
   class StreamReactor;
   struct Admission;
+  // What the scheduler knows of the call an item belongs to.
+  struct CallTraits {
+    absl::Time deadline = absl::InfiniteFuture();
+    uint64_t flow = 0;                // one per call or stream: the fairness key
+    std::function<bool()> cancelled;  // true once the caller is gone
+  };
+  static absl::Time Deadline(const grpc::CallbackServerContext* context);
 
   // Prepares the items of one request on the current engine and queues them: make_done(i) gives
   // item i its callback. Per-item rejections come back in the admission; a non-OK status means
   // nothing was queued. If the engine is replaced between preparing and queueing, the request is
   // prepared again on the new one.
   Admission Admit(const google::protobuf::RepeatedPtrField<v1::Item>& items,
-                  const v1::PredictOptions& options,
+                  const v1::PredictOptions& options, const CallTraits& traits,
                   const std::function<scheduler::WorkItem::Done(int)>& make_done,
                   const std::function<void(int64_t)>& before_submit);
 
+  std::atomic<uint64_t> next_flow_{1};
   mutable absl::Mutex engine_mu_;
   std::shared_ptr<engine::Engine> engine_ ABSL_GUARDED_BY(engine_mu_);
   observability::Metrics* const metrics_;
