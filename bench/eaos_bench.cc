@@ -84,8 +84,8 @@ Counters ReadCounters(int port) {
   auto body = eaos::testing::HttpGet(port, "/metrics");
   if (!body.ok()) return c;
   const std::string b = "\n" + *body;
-  c.batches = Scrape(b, "eaos_batch_size_count");
-  c.batch_items = Scrape(b, "eaos_batch_size_sum");
+  c.batches = Scrape(b, "eaos_batch_items_count");
+  c.batch_items = Scrape(b, "eaos_batch_items_sum");
   c.real_tokens = Scrape(b, "eaos_tokens_total{kind=\"real\"}");
   c.padded_tokens = Scrape(b, "eaos_tokens_total{kind=\"padded\"}");
   return c;

@@ -63,9 +63,9 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                      .Help("Time an item waited in the queue before its batch started")
                      .Register(*registry_)
                      .Add({}, LatencyBuckets());
-  queue_depth_ = &BuildGauge()
-                      .Name("eaos_queue_depth")
-                      .Help("Items waiting in the scheduler queue")
+  queue_items_ = &BuildGauge()
+                      .Name("eaos_queue_items")
+                      .Help("Items waiting in the scheduler queue (the autoscaling signal)")
                       .Register(*registry_)
                       .Add({});
   batches_ = &BuildCounter()
@@ -78,11 +78,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                          .Help("Batches whose forward pass failed (every item got the error)")
                          .Register(*registry_)
                          .Add({});
-  batch_size_ = &BuildHistogram()
-                     .Name("eaos_batch_size")
-                     .Help("Items per batch")
-                     .Register(*registry_)
-                     .Add({}, PowersOfTwo(10));
+  batch_items_ = &BuildHistogram()
+                      .Name("eaos_batch_items")
+                      .Help("Items per batch")
+                      .Register(*registry_)
+                      .Add({}, PowersOfTwo(10));
   batch_tokens_ = &BuildHistogram()
                        .Name("eaos_batch_tokens")
                        .Help("Tokens per batch, padding included (rows x longest row)")
@@ -109,6 +109,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                      .Name("eaos_model_info")
                      .Help("The loaded model (value 1), labelled with name, version and device")
                      .Register(*registry_);
+  device_memory_ = &BuildGauge()
+                        .Name("eaos_device_memory_bytes")
+                        .Help("Accelerator memory by state: allocated (tensors), reserved (held "
+                              "by the allocator), limit (device total); absent on CPU")
+                        .Register(*registry_);
 }
 
 void Metrics::RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency) {
@@ -126,13 +131,28 @@ void Metrics::RecordItem(bool ok, absl::Duration latency) {
 
 void Metrics::SetModelInfo(const std::string& name, const std::string& version,
                            const std::string& device) {
-  model_info_->Add({{"name", name}, {"version", version}, {"device", device}}).Set(1);
+  absl::MutexLock lock(&model_info_mu_);
+  prometheus::Gauge* next =
+      &model_info_->Add({{"name", name}, {"version", version}, {"device", device}});
+  if (model_info_current_ != nullptr && model_info_current_ != next) {
+    model_info_->Remove(model_info_current_);
+  }
+  next->Set(1);
+  model_info_current_ = next;
+}
+
+void Metrics::SetDeviceMemory(int64_t allocated_bytes, int64_t reserved_bytes,
+                              int64_t limit_bytes) {
+  // Family::Add returns the existing child for the same labels (and is thread-safe).
+  device_memory_->Add({{"state", "allocated"}}).Set(static_cast<double>(allocated_bytes));
+  device_memory_->Add({{"state", "reserved"}}).Set(static_cast<double>(reserved_bytes));
+  device_memory_->Add({{"state", "limit"}}).Set(static_cast<double>(limit_bytes));
 }
 
 void Metrics::OnBatch(const scheduler::BatchStats& stats) {
   batches_->Increment();
   if (stats.failed) batch_failures_->Increment();
-  batch_size_->Observe(static_cast<double>(stats.rows));
+  batch_items_->Observe(static_cast<double>(stats.rows));
   batch_tokens_->Observe(static_cast<double>(stats.padded_tokens));
   if (stats.padded_tokens > 0) {
     batch_padding_ratio_->Observe(1.0 - static_cast<double>(stats.real_tokens) /
@@ -146,7 +166,7 @@ void Metrics::OnBatch(const scheduler::BatchStats& stats) {
   }
 }
 
-void Metrics::OnQueueDepth(int64_t depth) { queue_depth_->Set(static_cast<double>(depth)); }
+void Metrics::OnQueueDepth(int64_t depth) { queue_items_->Set(static_cast<double>(depth)); }
 
 void Metrics::OnRejected(int64_t items) { items_rejected_->Increment(static_cast<double>(items)); }
 

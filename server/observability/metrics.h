@@ -12,9 +12,12 @@
 #define EAOS_SERVER_OBSERVABILITY_METRICS_H_
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/status.h"
 #include "prometheus/counter.h"
@@ -35,7 +38,14 @@ class Metrics final : public scheduler::SchedulerObserver {
   void RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency);
   // One answered item: ok or an error result; latency from arrival to answer.
   void RecordItem(bool ok, absl::Duration latency);
+  // eaos_model_info{name,version,device} = 1 for the loaded model; a later call (a reload)
+  // replaces the previous labels, so exactly one series is 1 at a time.
   void SetModelInfo(const std::string& name, const std::string& version, const std::string& device);
+  // Accelerator memory in bytes, as the runtime reads it (e.g. LibTorch's CUDA caching allocator):
+  // allocated = in use by tensors, reserved = held by the allocator (allocated + cached),
+  // limit = total memory of the device. Call it from any thread, e.g. after each batch or on a
+  // timer. Never called on CPU, so eaos_device_memory_bytes has no samples there (absent, not 0).
+  void SetDeviceMemory(int64_t allocated_bytes, int64_t reserved_bytes, int64_t limit_bytes);
 
   // scheduler::SchedulerObserver
   void OnBatch(const scheduler::BatchStats& stats) override;
@@ -56,16 +66,19 @@ class Metrics final : public scheduler::SchedulerObserver {
   prometheus::Counter* items_rejected_;
   prometheus::Histogram* item_latency_;
   prometheus::Histogram* queue_wait_;
-  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* queue_items_;
   prometheus::Counter* batches_;
   prometheus::Counter* batch_failures_;
-  prometheus::Histogram* batch_size_;
+  prometheus::Histogram* batch_items_;
   prometheus::Histogram* batch_tokens_;
   prometheus::Histogram* batch_padding_ratio_;
   prometheus::Histogram* batch_duration_;
   prometheus::Counter* real_tokens_;
   prometheus::Counter* padded_tokens_;
   prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Gauge>* device_memory_;
+  absl::Mutex model_info_mu_;
+  prometheus::Gauge* model_info_current_ ABSL_GUARDED_BY(model_info_mu_) = nullptr;
 };
 
 }  // namespace eaos::observability
