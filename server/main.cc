@@ -24,6 +24,9 @@ ABSL_FLAG(bool, golden_check, true,
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address; port 0 picks a free port");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus /metrics address; port 0 picks a free port, empty disables");
+ABSL_FLAG(std::string, health_listen, "",
+          "Also serve grpc.health.v1 alone, in plaintext, on this address (for kubelet gRPC "
+          "probes when --listen uses TLS); empty: off");
 ABSL_FLAG(std::string, device, "cpu", "Torch device: cpu, cuda or cuda:N");
 ABSL_FLAG(int, threads, 0, "Intra-op threads for the model; 0 = hardware threads");
 ABSL_FLAG(int, max_batch_size, 64, "Most items in one batch; 1 turns batching off");
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
   eaos::service::ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.admin_reload = absl::GetFlag(FLAGS_admin_reload);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/cpp/internal/status.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "client/cpp/internal/stream_call.h"
 
 namespace eaos::client {
@@ -135,6 +136,19 @@ absl::StatusOr<eaos::v1::ModelInfo> Client::GetModelInfo() {
   const grpc::Status status = stub_->GetModelInfo(&context, eaos::v1::GetModelInfoRequest(), &info);
   if (!status.ok()) return internal::ToAbslStatus(status);
   return info;
+}
+
+absl::StatusOr<std::string> Client::CheckHealth(const std::string& service) {
+  grpc::ClientContext context;
+  PrepareUnaryContext(&context);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status =
+      grpc::health::v1::Health::NewStub(channel_)->Check(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return std::string("SERVICE_UNKNOWN");
+  if (!status.ok()) return internal::ToAbslStatus(status);
+  return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
 }
 
 absl::Status Client::PredictStream(const ItemSource& source, const ResultSink& sink,

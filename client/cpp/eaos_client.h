@@ -96,6 +96,11 @@ class Client {
   // The server's model and batching limits (unary, with the unary timeout).
   absl::StatusOr<eaos::v1::ModelInfo> GetModelInfo();
 
+  // grpc.health.v1.Health/Check of `service` ("" = the whole server, "eaos.v1.EaosService" =
+  // ready to annotate, "liveness" = process up): "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN" or
+  // "UNKNOWN"; an RPC failure is returned as its status (unary timeout applies).
+  absl::StatusOr<std::string> CheckHealth(const std::string& service);
+
   // Streams every item of `source` through one PredictStream call and hands each result to
   // `sink`, in the order the server answers (not the input order). Blocks until the stream ends.
   //

@@ -44,6 +44,11 @@ ABSL_FLAG(
     bool, wait_for_ready, false,
     "Wait (within the deadlines) for the server to become reachable instead of failing fast.");
 
+ABSL_FLAG(bool, health, false,
+          "Check the server's grpc.health.v1 status of --health_service, print it, and exit 0 "
+          "only if it is SERVING (1 otherwise, RPC errors included): for probes and HEALTHCHECK.");
+ABSL_FLAG(std::string, health_service, "eaos.v1.EaosService",
+          "With --health: the service to check (\"\" = whole server, \"liveness\" = process up).");
 ABSL_FLAG(bool, tls, false, "Connect with TLS, verifying the server with the system's root CAs.");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle that verifies the server (implies --tls).");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -68,6 +73,8 @@ constexpr char kUsage[] =
       to stderr.
   eaos-client [flags] --info
       Prints the server's model info as JSON.
+  eaos-client [flags] --health [--health_service=NAME]
+      Prints the health status; exit 0 only when SERVING (probes, HEALTHCHECK).
 
 Exit status: 0 on success (items that failed are reported in their lines),
 1 when a call fails or the input is malformed, 2 on bad usage.)";
@@ -154,9 +161,11 @@ int main(int argc, char** argv) {
 
   const bool info = absl::GetFlag(FLAGS_info);
   const bool file_mode = !absl::GetFlag(FLAGS_input).empty();
-  if (static_cast<int>(info) + static_cast<int>(file_mode) + static_cast<int>(!texts.empty()) !=
+  const bool health = absl::GetFlag(FLAGS_health);
+  if (static_cast<int>(info) + static_cast<int>(file_mode) + static_cast<int>(!texts.empty()) +
+          static_cast<int>(health) !=
       1) {
-    return UsageError("give exactly one of: TEXT arguments, --input=FILE, --info");
+    return UsageError("give exactly one of: TEXT arguments, --input=FILE, --info, --health");
   }
   if (absl::GetFlag(FLAGS_streams) < 1 || absl::GetFlag(FLAGS_streams) > 1024) {
     return UsageError("--streams must be in [1, 1024]");
@@ -192,6 +201,12 @@ int main(int argc, char** argv) {
       eaos::client::Client::Create(client_options);
   if (!client.ok()) return Fail(client.status());
 
+  if (health) {
+    absl::StatusOr<std::string> health = (*client)->CheckHealth(absl::GetFlag(FLAGS_health_service));
+    if (!health.ok()) return Fail(health.status());
+    std::printf("%s\n", health->c_str());
+    return *health == "SERVING" ? 0 : 1;
+  }
   if (info) return PrintModelInfo(**client);
   if (file_mode) return AnnotateFile(**client, predict_options);
   return PredictTexts(**client, texts, predict_options);

@@ -24,6 +24,9 @@ class Engine::Processor final : public scheduler::BatchProcessor {
     std::vector<absl::StatusOr<v1::ItemResult>> results(batch.size(),
                                                         absl::InternalError("not run"));
     absl::Status status = Run(batch, 0, batch.size(), &results);
+    if (runtime::Model::DeviceMemory memory; engine_->model_->ReadDeviceMemory(&memory)) {
+      engine_->observer_->OnDeviceMemory(memory.allocated, memory.reserved, memory.limit);
+    }
     if (!status.ok()) return status;  // the whole batch failed (not for lack of memory)
     return results;
   }

@@ -114,6 +114,24 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                         .Help("Accelerator memory by state: allocated (tensors), reserved (held "
                               "by the allocator), limit (device total); absent on CPU")
                         .Register(*registry_);
+  auto& dropped = BuildCounter()
+                      .Name("eaos_items_dropped_total")
+                      .Help("Items answered without running, by reason (deadline: it passed in "
+                            "the queue; cancelled: the caller went away)")
+                      .Register(*registry_);
+  dropped_deadline_ = &dropped.Add({{"reason", "deadline"}});
+  dropped_cancelled_ = &dropped.Add({{"reason", "cancelled"}});
+  oom_ = &BuildCounter()
+              .Name("eaos_forward_oom_total")
+              .Help("Forward passes that ran out of memory (the batch was split and retried)")
+              .Register(*registry_)
+              .Add({});
+  token_budget_ = &BuildGauge()
+                       .Name("eaos_batch_token_budget")
+                       .Help("Padded tokens a batch may carry now (lowered for a while after an "
+                             "out-of-memory error)")
+                       .Register(*registry_)
+                       .Add({});
 }
 
 void Metrics::RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency) {
@@ -169,5 +187,18 @@ void Metrics::OnBatch(const scheduler::BatchStats& stats) {
 void Metrics::OnQueueDepth(int64_t depth) { queue_items_->Set(static_cast<double>(depth)); }
 
 void Metrics::OnRejected(int64_t items) { items_rejected_->Increment(static_cast<double>(items)); }
+
+void Metrics::OnDropped(int64_t expired, int64_t cancelled) {
+  dropped_deadline_->Increment(static_cast<double>(expired));
+  dropped_cancelled_->Increment(static_cast<double>(cancelled));
+}
+
+void Metrics::OnOutOfMemory(int64_t rows, int64_t padded_tokens) { oom_->Increment(); }
+
+void Metrics::OnTokenBudget(int64_t tokens) { token_budget_->Set(static_cast<double>(tokens)); }
+
+void Metrics::OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) {
+  SetDeviceMemory(allocated, reserved, limit);
+}
 
 }  // namespace eaos::observability

@@ -51,6 +51,10 @@ class Metrics final : public scheduler::SchedulerObserver {
   void OnBatch(const scheduler::BatchStats& stats) override;
   void OnQueueDepth(int64_t depth) override;
   void OnRejected(int64_t items) override;
+  void OnDropped(int64_t expired, int64_t cancelled) override;
+  void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override;
+  void OnTokenBudget(int64_t tokens) override;
+  void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) override;
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -77,6 +81,10 @@ class Metrics final : public scheduler::SchedulerObserver {
   prometheus::Counter* padded_tokens_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Family<prometheus::Gauge>* device_memory_;
+  prometheus::Counter* dropped_deadline_;
+  prometheus::Counter* dropped_cancelled_;
+  prometheus::Counter* oom_;
+  prometheus::Gauge* token_budget_;
   absl::Mutex model_info_mu_;
   prometheus::Gauge* model_info_current_ ABSL_GUARDED_BY(model_info_mu_) = nullptr;
 };

@@ -36,6 +36,9 @@ class FaultInjectingModel final : public Model {
   std::string device() const override { return model_->device(); }
   uint64_t parameter_count() const override { return model_->parameter_count(); }
   void ReleaseCachedMemory() override { model_->ReleaseCachedMemory(); }
+  bool ReadDeviceMemory(DeviceMemory* memory) const override {
+    return model_->ReadDeviceMemory(memory);
+  }
 
   int64_t injected() const { return injected_; }
 

@@ -60,6 +60,13 @@ class Model {
   virtual uint64_t parameter_count() const { return 0; }
   // Returns cached device memory to the device (after an out-of-memory error). Default: nothing.
   virtual void ReleaseCachedMemory() {}
+  // Accelerator memory in bytes; false on CPU (nothing to report).
+  struct DeviceMemory {
+    int64_t allocated = 0;  // in use by tensors
+    int64_t reserved = 0;   // held by the caching allocator
+    int64_t limit = 0;      // the device's total
+  };
+  virtual bool ReadDeviceMemory(DeviceMemory* memory) const { return false; }
 };
 
 // Forward() reports running out of device (or host) memory with this status: RESOURCE_EXHAUSTED

@@ -14,6 +14,7 @@
 
 #if EAOS_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace eaos::runtime {
@@ -111,6 +112,25 @@ class TorchModel final : public Model {
 
   std::string device() const override { return device_.str(); }
   uint64_t parameter_count() const override { return parameters_; }
+
+  bool ReadDeviceMemory(DeviceMemory* memory) const override {
+#if EAOS_WITH_CUDA
+    if (!device_.is_cuda()) return false;
+    const int index = device_.has_index() ? device_.index() : 0;
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+    memory->allocated = stats.allocated_bytes[all].current;
+    memory->reserved = stats.reserved_bytes[all].current;
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+      memory->limit = static_cast<int64_t>(total_bytes);
+    }
+    return true;
+#else
+    (void)memory;
+    return false;
+#endif
+  }
 
   void ReleaseCachedMemory() override {
 #if EAOS_WITH_CUDA

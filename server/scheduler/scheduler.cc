@@ -13,7 +13,9 @@ Scheduler::Scheduler(const SchedulerOptions& options, BatchProcessor* processor,
     : options_(options),
       processor_(processor),
       observer_(observer != nullptr ? observer : &null_observer_),
-      thread_([this] { Loop(); }) {}
+      thread_([this] { Loop(); }) {
+  observer_->OnTokenBudget(options_.max_batch_tokens);
+}
 
 Scheduler::~Scheduler() { Shutdown(); }
 

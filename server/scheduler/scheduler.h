@@ -99,6 +99,8 @@ class SchedulerObserver {
   virtual void OnOutOfMemory(int64_t rows, int64_t padded_tokens) {}
   // The token budget in force changed (lowered after an out-of-memory error, or restored).
   virtual void OnTokenBudget(int64_t tokens) {}
+  // Accelerator memory after a batch (not called on CPU): in use, held by the allocator, total.
+  virtual void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) {}
 };
 
 struct SchedulerOptions {

@@ -40,12 +40,26 @@ std::string WithPort(const std::string& address, int port) {
   return absl::StrCat(colon == std::string::npos ? address : address.substr(0, colon), ":", port);
 }
 
-void SetHealth(grpc::Server* server, bool serving) {
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus(serving);  // every service, "" included
-  health->SetServingStatus(kServiceName, serving);
-  health->SetServingStatus(kLivenessName, true);
-}
+// The gRPC server and, with --health_listen, a plaintext one that serves only grpc.health.v1
+// (kubelet's gRPC probes speak neither TLS nor mTLS).
+struct Servers {
+  std::unique_ptr<grpc::Server> main;
+  std::unique_ptr<grpc::Server> health;
+
+  void SetHealth(bool serving) {
+    for (grpc::Server* server : {main.get(), health.get()}) {
+      if (server == nullptr) continue;
+      grpc::HealthCheckServiceInterface* checks = server->GetHealthCheckService();
+      checks->SetServingStatus(serving);  // every service, "" included
+      checks->SetServingStatus(kServiceName, serving);
+      checks->SetServingStatus(kLivenessName, true);
+    }
+  }
+  void Shutdown(absl::Time deadline) {
+    main->Shutdown(absl::ToChronoTime(deadline));
+    if (health != nullptr) health->Shutdown(absl::ToChronoTime(absl::Now()));
+  }
+};
 
 int64_t Millis(absl::Duration d) {
   return d == absl::InfiniteDuration() ? INT_MAX
@@ -172,32 +186,47 @@ int RunServer(const ServerOptions& options) {
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&service);
   builder.RegisterService(&admin);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
+  Servers servers;
+  servers.main = builder.BuildAndStart();
+  if (servers.main == nullptr || port == 0) {
     Log(absl::StrCat("cannot listen on ", options.listen_address));
     return 1;
   }
-  SetHealth(server.get(), false);
+  std::string health_at;
+  if (!options.health_listen.empty()) {
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                                    &health_port);
+    servers.health = health_builder.BuildAndStart();
+    if (servers.health == nullptr || health_port == 0) {
+      Log(absl::StrCat("cannot listen on ", options.health_listen, " (--health_listen)"));
+      servers.Shutdown(absl::Now());
+      return 1;
+    }
+    health_at = absl::StrCat(" health on ", WithPort(options.health_listen, health_port));
+  }
+  servers.SetHealth(false);
   // Tests and scripts read the ports from this line.
   Log(absl::StrCat("listening on ", WithPort(options.listen_address, port), " metrics on ",
-                   metrics_at, " (", options.tls.mode(), ")"));
+                   metrics_at, " (", options.tls.mode(), ")", health_at));
 
   const absl::Time load_start = absl::Now();
   absl::StatusOr<v1::ModelInfo> info = models.Load();
   if (!info.ok()) {
     Log(absl::StrCat("cannot load model from ", options.engine.model_dir, ": ",
                      info.status().ToString()));
-    server->Shutdown(absl::ToChronoTime(absl::Now()));
+    servers.Shutdown(absl::Now());
     return 1;
   }
   if (control->stopping()) {  // asked to stop while loading: never report SERVING
-    server->Shutdown(absl::ToChronoTime(absl::Now()));
+    servers.Shutdown(absl::Now());
     models.Shutdown();
     Log("stopped before serving; exiting");
     return 0;
   }
   metrics.SetModelInfo(info->name(), info->version(), info->device());
-  SetHealth(server.get(), true);
+  servers.SetHealth(true);
   Log(absl::StrCat("model ", info->name(), " ", info->version(), " from ",
                    options.engine.model_dir, " ready on ", info->device(), " (",
                    info->intra_op_threads(), " threads) in ",
@@ -207,9 +236,9 @@ int RunServer(const ServerOptions& options) {
   // Reloads run here, one at a time, while the gRPC threads keep serving.
   while (control->Wait() == Control::Event::kReload) on_reload(models.Reload(""));
 
-  SetHealth(server.get(), false);
+  servers.SetHealth(false);
   // Refuses new calls, lets in-flight ones finish until the deadline, then cancels the rest.
-  server->Shutdown(absl::ToChronoTime(absl::Now() + options.shutdown_grace));
+  servers.Shutdown(absl::Now() + options.shutdown_grace);
   models.Shutdown();
   Log("drained; exiting");
   return 0;

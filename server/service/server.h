@@ -26,6 +26,8 @@ namespace eaos::service {
 struct ServerOptions {
   std::string listen_address = "0.0.0.0:50051";
   std::string metrics_address = "0.0.0.0:9464";  // empty: no metrics endpoint
+  // Extra plaintext port serving only grpc.health.v1 (for probes when the main port is TLS).
+  std::string health_listen;
   engine::EngineOptions engine;
   ServiceOptions service;
   int max_message_bytes = 64 << 20;

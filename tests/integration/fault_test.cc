@@ -88,6 +88,9 @@ TEST(InjectedOutOfMemory, EveryItemIsAnsweredOnceWithTheAnswersOfAHealthyServer)
 
   auto metrics = HttpGet((*faulty)->metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
+  const size_t at = metrics->find("\neaos_forward_oom_total ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stod(metrics->substr(at + 24)), 0.0);  // the faults really happened
   std::cout << "injected OOM run: " << got.errors.size() << " of " << kItems
             << " items failed alone twice\n";
   EXPECT_EQ((*faulty)->Terminate(), 0);
