@@ -150,18 +150,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                                                        std::unique_ptr<text::Tokenizer> tokenizer,
                                                        std::unique_ptr<runtime::Model> model,
                                                        scheduler::SchedulerObserver* observer) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   const auto& s = options.scheduling;
-  if (s.max_batch_size < 1 || s.max_queue_items < 1) {
-    return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
-  }
   if (s.max_batch_tokens < static_cast<int>(config.max_length())) {
     return absl::InvalidArgumentError(absl::StrCat("max_batch_tokens (", s.max_batch_tokens,
                                                    ") must be at least the model's max_length (",
                                                    config.max_length(), ")"));
-  }
-  if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_items_per_request must be in [1, max_queue_items=", s.max_queue_items, "]"));
   }
   absl::StatusOr<decode::Decoder> decoder = decode::Decoder::Create(config);
   if (!decoder.ok()) return decoder.status();
@@ -171,6 +165,18 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   engine->scheduler_ =
       std::make_unique<scheduler::Scheduler>(s, engine->processor_.get(), observer);
   return engine;
+}
+
+absl::Status Engine::ValidateOptions(const EngineOptions& options) {
+  const auto& s = options.scheduling;
+  if (s.max_batch_size < 1 || s.max_queue_items < 1) {
+    return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
+  }
+  if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_items_per_request must be in [1, max_queue_items=", s.max_queue_items, "]"));
+  }
+  return absl::OkStatus();
 }
 
 Engine::Engine(const EngineOptions& options, runtime::ModelConfig config,

@@ -53,6 +53,10 @@ class Engine {
   static absl::StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options,
                                                       scheduler::SchedulerObserver* observer);
 
+  // The checks of `options` that need no model (Load and Create run them too): a server can refuse
+  // bad flags before it listens.
+  static absl::Status ValidateOptions(const EngineOptions& options);
+
   // For tests: an engine around a given model (e.g. a fake) and tokenizer.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options,
                                                         runtime::ModelConfig config,

@@ -142,6 +142,10 @@ int RunServer(const ServerOptions& options) {
     Log("max_stream_in_flight and max_results_per_message must be >= 1");
     return 1;
   }
+  if (absl::Status s = engine::Engine::ValidateOptions(options.engine); !s.ok()) {
+    Log(std::string(s.message()));
+    return 1;
+  }
 
   auto registry = std::make_shared<prometheus::Registry>();
   observability::Metrics metrics(registry);
