@@ -30,8 +30,15 @@ ABSL_FLAG(std::string, health_listen, "",
 ABSL_FLAG(std::string, device, "cpu", "Torch device: cpu, cuda or cuda:N");
 ABSL_FLAG(int, threads, 0, "Intra-op threads for the model; 0 = hardware threads");
 ABSL_FLAG(int, max_batch_size, 64, "Most items in one batch; 1 turns batching off");
-ABSL_FLAG(int, max_batch_tokens, 8192,
-          "Most tokens in one batch, counted as rows x longest row (padding included)");
+ABSL_FLAG(int, max_batch_tokens, 0,
+          "Most tokens in one batch, counted as rows x longest row (padding included); 0 = derive "
+          "it at startup from measured memory (--memory_fraction of the available memory)");
+ABSL_FLAG(double, memory_fraction, 0.8,
+          "With --max_batch_tokens=0: the share of free device memory (GPU) or available host "
+          "memory (CPU) that batches may use");
+ABSL_FLAG(int64_t, memory_budget, 0,
+          "With --max_batch_tokens=0: plan with this many bytes instead of the memory available "
+          "now (e.g. to share a host); 0 = measure");
 ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(5),
           "Longest an item waits for its batch to fill");
 ABSL_FLAG(int, max_queue_items, 20000,
@@ -124,6 +131,8 @@ int main(int argc, char** argv) {
   engine.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
   engine.scheduling.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   engine.scheduling.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  engine.memory_fraction = absl::GetFlag(FLAGS_memory_fraction);
+  engine.memory_budget_bytes = absl::GetFlag(FLAGS_memory_budget);
   engine.scheduling.max_queue_delay = absl::GetFlag(FLAGS_max_queue_delay);
   engine.scheduling.max_queue_items = absl::GetFlag(FLAGS_max_queue_items);
   engine.scheduling.lookahead = absl::GetFlag(FLAGS_batch_lookahead);

@@ -1,10 +1,12 @@
 #include "server/engine/engine.h"
 
 #include <cmath>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/engine/self_test.h"
+#include "server/runtime/calibration.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
 #include "server/text/utf8.h"
@@ -120,6 +122,25 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   absl::StatusOr<std::unique_ptr<runtime::Model>> model =
       runtime::LoadTorchModel(*config, model_options);
   if (!model.ok()) return model.status();
+  v1::MemoryCalibration calibration;
+  EngineOptions resolved = options;
+  if (options.scheduling.max_batch_tokens == 0) {
+    runtime::CalibrationOptions c;
+    c.fraction = options.memory_fraction;
+    c.budget_bytes = options.memory_budget_bytes;
+    c.max_rows = options.scheduling.max_batch_size;
+    absl::StatusOr<runtime::Calibration> measured = runtime::Calibrate(**model, *config, c);
+    if (!measured.ok()) return measured.status();
+    resolved.scheduling.max_batch_tokens = static_cast<int>(
+        std::min<int64_t>(measured->max_batch_tokens, std::numeric_limits<int>::max()));
+    calibration.set_calibrated(true);
+    calibration.set_available_bytes(static_cast<uint64_t>(measured->available_bytes));
+    calibration.set_budget_bytes(static_cast<uint64_t>(measured->budget_bytes));
+    calibration.set_fixed_bytes(measured->cost.fixed);
+    calibration.set_bytes_per_token(measured->cost.per_token);
+    calibration.set_bytes_per_token_length(measured->cost.per_token_length);
+    calibration.set_probes(static_cast<uint32_t>(measured->probes.size()));
+  }
   if (options.faults.any()) {
     model = std::make_unique<runtime::FaultInjectingModel>(*std::move(model), options.faults);
   }
@@ -127,8 +148,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   if (options.golden_check) golden = LoadGoldenFile(options.model_dir);
   if (!golden.ok()) return golden.status();
   auto engine =
-      Create(options, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
+      Create(resolved, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
   if (!engine.ok()) return engine.status();
+  (*engine)->calibration_ = std::move(calibration);
   v1::SelfTest& report = (*engine)->self_test_;
   if (!options.golden_check) {
     report.set_detail("disabled (--golden_check=false)");
@@ -171,6 +193,13 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
   const auto& s = options.scheduling;
   if (s.max_batch_size < 1 || s.max_queue_items < 1) {
     return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
+  }
+  if (s.max_batch_tokens < 0) {
+    return absl::InvalidArgumentError("max_batch_tokens must be >= 0 (0: calibrate)");
+  }
+  if (s.max_batch_tokens == 0 && !(options.memory_fraction > 0 && options.memory_fraction <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory_fraction must be in (0, 1], got ", options.memory_fraction));
   }
   if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -263,6 +292,7 @@ v1::ModelInfo Engine::Info() const {
   sizes->set_ffn(arch.ffn());
   sizes->set_parameters(model_->parameter_count());
   *info.mutable_self_test() = self_test_;
+  *info.mutable_calibration() = calibration_;
   auto* limits = info.mutable_limits();
   const auto& s = options_.scheduling;
   limits->set_max_batch_size(s.max_batch_size);

@@ -42,6 +42,10 @@ struct EngineOptions {
   bool golden_check = true;
   // After a forward runs out of memory, how long the lowered token budget holds.
   absl::Duration oom_budget_hold = absl::Seconds(30);
+  // scheduling.max_batch_tokens == 0: derive it from measured memory (runtime/calibration.h),
+  // using memory_fraction of memory_budget_bytes (0: free device memory / host MemAvailable).
+  double memory_fraction = 0.8;
+  int64_t memory_budget_bytes = 0;
   // Injected forward failures (tests, drills); see runtime/fault_injection.h.
   runtime::FaultOptions faults;
 };
@@ -104,6 +108,7 @@ class Engine {
   const std::unique_ptr<runtime::Model> model_;
   const decode::Decoder decoder_;
   v1::SelfTest self_test_;
+  v1::MemoryCalibration calibration_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
 };

@@ -39,6 +39,10 @@ class FaultInjectingModel final : public Model {
   bool ReadDeviceMemory(DeviceMemory* memory) const override {
     return model_->ReadDeviceMemory(memory);
   }
+  absl::StatusOr<int64_t> MeasureForward(const Batch& batch) override {
+    return model_->MeasureForward(batch);
+  }
+  int64_t AvailableMemory() const override { return model_->AvailableMemory(); }
 
   int64_t injected() const { return injected_; }
 

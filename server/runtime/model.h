@@ -67,6 +67,13 @@ class Model {
     int64_t limit = 0;      // the device's total
   };
   virtual bool ReadDeviceMemory(DeviceMemory* memory) const { return false; }
+  // Runs `batch` and returns the peak memory the pass needed beyond what was in use before it,
+  // in bytes (memory calibration). UNIMPLEMENTED when the model cannot measure it.
+  virtual absl::StatusOr<int64_t> MeasureForward(const Batch& batch) {
+    return absl::UnimplementedError("this model cannot measure its memory");
+  }
+  // Memory a calibration may plan with: free device memory, or available host memory on CPU.
+  virtual int64_t AvailableMemory() const { return 0; }
 };
 
 // Forward() reports running out of device (or host) memory with this status: RESOURCE_EXHAUSTED

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "server/runtime/memory.h"
 
 #if EAOS_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -130,6 +131,39 @@ class TorchModel final : public Model {
     (void)memory;
     return false;
 #endif
+  }
+
+  absl::StatusOr<int64_t> MeasureForward(const Batch& batch) override {
+#if EAOS_WITH_CUDA
+    if (device_.is_cuda()) {
+      const int index = device_.has_index() ? device_.index() : 0;
+      const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+      c10::cuda::CUDACachingAllocator::resetPeakStats(index);
+      const int64_t before =
+          c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[all].current;
+      absl::StatusOr<ModelOutputs> out = Forward(batch);
+      if (!out.ok()) return out.status();
+      return c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[all].peak -
+             before;
+    }
+#endif
+    CpuMemoryTracker& tracker = CpuMemoryTracker::Install();
+    const int64_t before = tracker.current();
+    tracker.ResetPeak();
+    absl::StatusOr<ModelOutputs> out = Forward(batch);
+    if (!out.ok()) return out.status();
+    return tracker.peak() - before;
+  }
+
+  int64_t AvailableMemory() const override {
+#if EAOS_WITH_CUDA
+    if (device_.is_cuda()) {
+      size_t free_bytes = 0, total_bytes = 0;
+      if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
+      return static_cast<int64_t>(free_bytes);
+    }
+#endif
+    return HostMemoryAvailable();
   }
 
   void ReleaseCachedMemory() override {

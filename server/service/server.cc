@@ -234,8 +234,13 @@ int RunServer(const ServerOptions& options) {
   Log(absl::StrCat("model ", info->name(), " ", info->version(), " from ",
                    options.engine.model_dir, " ready on ", info->device(), " (",
                    info->intra_op_threads(), " threads) in ",
-                   absl::FormatDuration(absl::Now() - load_start), "; self-test: ",
-                   info->self_test().detail(), "; SERVING"));
+                   absl::FormatDuration(absl::Now() - load_start), "; max_batch_tokens ",
+                   info->limits().max_batch_tokens(),
+                   info->calibration().calibrated()
+                       ? absl::StrCat(" (calibrated: ", info->calibration().budget_bytes() >> 20,
+                                      " MiB budget)")
+                       : " (--max_batch_tokens)",
+                   "; self-test: ", info->self_test().detail(), "; SERVING"));
 
   // Reloads run here, one at a time, while the gRPC threads keep serving.
   while (control->Wait() == Control::Event::kReload) on_reload(models.Reload(""));

@@ -75,7 +75,9 @@ class ServerTest : public ::testing::Test {
     server_ = server->release();
   }
   static void TearDownTestSuite() {
-    if (server_ != nullptr) EXPECT_EQ(server_->Terminate(), 0) << server_->log();
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Terminate(), 0) << server_->log();
+    }
     delete server_;
     server_ = nullptr;
   }
