@@ -27,7 +27,13 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
 ABSL_FLAG(std::string, health_listen, "",
           "Also serve grpc.health.v1 alone, in plaintext, on this address (for kubelet gRPC "
           "probes when --listen uses TLS); empty: off");
-ABSL_FLAG(std::string, device, "cpu", "Torch device: cpu, cuda or cuda:N");
+ABSL_FLAG(std::string, device, "cpu",
+          "Torch device: cpu, cuda, cuda:N, a list cuda:0,cuda:1, or cuda:all (one model replica "
+          "per GPU; a free runner takes the next batch)");
+ABSL_FLAG(int, runners_per_device, 1,
+          "Batch runner threads per device; 2 on a GPU overlaps one batch's host work (padding, "
+          "copies, decoding) with the other's compute");
+ABSL_FLAG(std::string, precision, "fp32", "fp32, or on CUDA fp16 / bf16");
 ABSL_FLAG(int, threads, 0, "Intra-op threads for the model; 0 = hardware threads");
 ABSL_FLAG(int, max_batch_size, 64, "Most items in one batch; 1 turns batching off");
 ABSL_FLAG(int, max_batch_tokens, 0,
@@ -115,6 +121,8 @@ int main(int argc, char** argv) {
   engine.model_dir = absl::GetFlag(FLAGS_model_dir);
   if (engine.model_dir.empty()) engine.model_dir = DefaultModelDir();
   engine.device = absl::GetFlag(FLAGS_device);
+  engine.runners_per_device = absl::GetFlag(FLAGS_runners_per_device);
+  engine.precision = absl::GetFlag(FLAGS_precision);
   engine.golden_check = absl::GetFlag(FLAGS_golden_check);
   engine.oom_budget_hold = absl::GetFlag(FLAGS_oom_budget_hold);
   engine.faults.oom_rate = absl::GetFlag(FLAGS_inject_oom_rate);

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/engine/self_test.h"
 #include "server/runtime/calibration.h"
 #include "server/runtime/fault_injection.h"
@@ -22,11 +23,13 @@ class Engine::Processor final : public scheduler::BatchProcessor {
   explicit Processor(Engine* engine) : engine_(engine) {}
 
   absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
-      const std::vector<const scheduler::WorkItem*>& batch) override {
+      const std::vector<const scheduler::WorkItem*>& batch, int runner) override {
+    // Runners are spread over the loaded replicas (one per device) round-robin.
+    runtime::Model& model = *engine_->models_[static_cast<size_t>(runner) % engine_->models_.size()];
     std::vector<absl::StatusOr<v1::ItemResult>> results(batch.size(),
                                                         absl::InternalError("not run"));
-    absl::Status status = Run(batch, 0, batch.size(), &results);
-    if (runtime::Model::DeviceMemory memory; engine_->model_->ReadDeviceMemory(&memory)) {
+    absl::Status status = Run(model, batch, 0, batch.size(), &results);
+    if (runtime::Model::DeviceMemory memory; model.ReadDeviceMemory(&memory)) {
       engine_->observer_->OnDeviceMemory(memory.allocated, memory.reserved, memory.limit);
     }
     if (!status.ok()) return status;  // the whole batch failed (not for lack of memory)
@@ -35,16 +38,16 @@ class Engine::Processor final : public scheduler::BatchProcessor {
 
  private:
   // Runs rows [begin, end) of `batch` as one forward and decodes them into results[begin, end).
-  absl::Status Run(const std::vector<const scheduler::WorkItem*>& batch, size_t begin, size_t end,
-                   std::vector<absl::StatusOr<v1::ItemResult>>* results) {
+  absl::Status Run(runtime::Model& model, const std::vector<const scheduler::WorkItem*>& batch,
+                   size_t begin, size_t end, std::vector<absl::StatusOr<v1::ItemResult>>* results) {
     std::vector<const std::vector<int64_t>*> ids;
     ids.reserve(end - begin);
     for (size_t i = begin; i < end; ++i) ids.push_back(&batch[i]->encoding.ids);
     const runtime::Batch padded =
         runtime::Batch::Pad(ids, engine_->config_.special_tokens().pad_id());
-    absl::StatusOr<runtime::ModelOutputs> outputs = engine_->model_->Forward(padded);
+    absl::StatusOr<runtime::ModelOutputs> outputs = model.Forward(padded);
     if (!outputs.ok() && runtime::IsOutOfMemory(outputs.status())) {
-      return Recover(batch, begin, end, padded, outputs.status(), results);
+      return Recover(model, batch, begin, end, padded, outputs.status(), results);
     }
     if (!outputs.ok()) return outputs.status();
     // Cheap, and the decoder indexes label lists by these dimensions.
@@ -55,10 +58,11 @@ class Engine::Processor final : public scheduler::BatchProcessor {
     return absl::OkStatus();
   }
 
-  absl::Status Recover(const std::vector<const scheduler::WorkItem*>& batch, size_t begin,
-                       size_t end, const runtime::Batch& padded, const absl::Status& oom,
+  absl::Status Recover(runtime::Model& model, const std::vector<const scheduler::WorkItem*>& batch,
+                       size_t begin, size_t end, const runtime::Batch& padded,
+                       const absl::Status& oom,
                        std::vector<absl::StatusOr<v1::ItemResult>>* results) {
-    engine_->model_->ReleaseCachedMemory();
+    model.ReleaseCachedMemory();
     engine_->observer_->OnOutOfMemory(padded.rows, padded.tokens());
     // What did not fit will not fit next time either: batches stay under half of it for a while.
     engine_->scheduler_->LowerTokenBudget(std::max<int64_t>(padded.tokens() / 2, padded.cols),
@@ -67,14 +71,14 @@ class Engine::Processor final : public scheduler::BatchProcessor {
       const size_t mid = begin + (end - begin) / 2;
       // A failure of one half that is not about memory fails only that half's items.
       for (auto [b, e] : {std::pair{begin, mid}, std::pair{mid, end}}) {
-        if (absl::Status s = Run(batch, b, e, results); !s.ok()) {
+        if (absl::Status s = Run(model, batch, b, e, results); !s.ok()) {
           for (size_t i = b; i < e; ++i) (*results)[i] = s;
         }
       }
       return absl::OkStatus();
     }
     // One item: the released cache may have been what was missing; try once more.
-    absl::StatusOr<runtime::ModelOutputs> again = engine_->model_->Forward(padded);
+    absl::StatusOr<runtime::ModelOutputs> again = model.Forward(padded);
     if (again.ok()) {
       if (auto s = runtime::CheckOutputs(engine_->config_, padded, *again); !s.ok()) return s;
       (*results)[begin] = Decode(*batch[begin], *again, 0);
@@ -115,13 +119,22 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   tok_options.max_length = static_cast<int>(config->max_length());
   auto tokenizer = text::Tokenizer::Load(tok_options);
   if (!tokenizer.ok()) return tokenizer.status();
-  runtime::TorchModelOptions model_options;
-  model_options.model_dir = options.model_dir;
-  model_options.device = options.device;
-  model_options.intra_op_threads = options.intra_op_threads;
-  absl::StatusOr<std::unique_ptr<runtime::Model>> model =
-      runtime::LoadTorchModel(*config, model_options);
-  if (!model.ok()) return model.status();
+  absl::StatusOr<std::vector<std::string>> devices = runtime::ExpandDevices(options.device);
+  if (!devices.ok()) return devices.status();
+  // One replica per device; the first is calibrated and self-tested (the devices are alike).
+  std::vector<std::unique_ptr<runtime::Model>> replicas;
+  for (const std::string& device : *devices) {
+    runtime::TorchModelOptions model_options;
+    model_options.model_dir = options.model_dir;
+    model_options.device = device;
+    model_options.intra_op_threads = options.intra_op_threads;
+    model_options.precision = options.precision;
+    absl::StatusOr<std::unique_ptr<runtime::Model>> replica =
+        runtime::LoadTorchModel(*config, model_options);
+    if (!replica.ok()) return replica.status();
+    replicas.push_back(*std::move(replica));
+  }
+
   v1::MemoryCalibration calibration;
   EngineOptions resolved = options;
   if (options.scheduling.max_batch_tokens == 0) {
@@ -129,7 +142,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
     c.fraction = options.memory_fraction;
     c.budget_bytes = options.memory_budget_bytes;
     c.max_rows = options.scheduling.max_batch_size;
-    absl::StatusOr<runtime::Calibration> measured = runtime::Calibrate(**model, *config, c);
+    absl::StatusOr<runtime::Calibration> measured = runtime::Calibrate(*replicas.front(), *config, c);
     if (!measured.ok()) return measured.status();
     resolved.scheduling.max_batch_tokens = static_cast<int>(
         std::min<int64_t>(measured->max_batch_tokens, std::numeric_limits<int>::max()));
@@ -142,13 +155,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
     calibration.set_probes(static_cast<uint32_t>(measured->probes.size()));
   }
   if (options.faults.any()) {
-    model = std::make_unique<runtime::FaultInjectingModel>(*std::move(model), options.faults);
+    for (auto& replica : replicas) {
+      replica = std::make_unique<runtime::FaultInjectingModel>(std::move(replica), options.faults);
+    }
   }
+  resolved.scheduling.runners =
+      static_cast<int>(replicas.size()) * std::max(1, options.runners_per_device);
   absl::StatusOr<std::optional<GoldenFile>> golden = std::nullopt;
   if (options.golden_check) golden = LoadGoldenFile(options.model_dir);
   if (!golden.ok()) return golden.status();
-  auto engine =
-      Create(resolved, *std::move(config), *std::move(tokenizer), *std::move(model), observer);
+  auto engine = Create(resolved, *std::move(config), *std::move(tokenizer), std::move(replicas),
+                       observer);
   if (!engine.ok()) return engine.status();
   (*engine)->calibration_ = std::move(calibration);
   v1::SelfTest& report = (*engine)->self_test_;
@@ -160,7 +177,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   } else {
     const Engine& e = **engine;
     absl::StatusOr<v1::SelfTest> passed = RunSelfTest(
-        **golden, {&e.config_, e.tokenizer_.get(), e.model_.get(), &e.decoder_});
+        **golden, {&e.config_, e.tokenizer_.get(), e.models_.front().get(), &e.decoder_});
     if (!passed.ok()) return passed.status();
     report = *std::move(passed);
   }
@@ -172,6 +189,19 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
                                                        std::unique_ptr<text::Tokenizer> tokenizer,
                                                        std::unique_ptr<runtime::Model> model,
                                                        scheduler::SchedulerObserver* observer) {
+  std::vector<std::unique_ptr<runtime::Model>> replicas;
+  replicas.push_back(std::move(model));
+  return Create(options, std::move(config), std::move(tokenizer), std::move(replicas), observer);
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    const EngineOptions& options, runtime::ModelConfig config,
+    std::unique_ptr<text::Tokenizer> tokenizer,
+    std::vector<std::unique_ptr<runtime::Model>> replicas,
+    scheduler::SchedulerObserver* observer) {
+  if (replicas.empty() || replicas.front() == nullptr) {
+    return absl::InvalidArgumentError("an engine needs at least one model");
+  }
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   const auto& s = options.scheduling;
   if (s.max_batch_tokens < static_cast<int>(config.max_length())) {
@@ -182,7 +212,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   absl::StatusOr<decode::Decoder> decoder = decode::Decoder::Create(config);
   if (!decoder.ok()) return decoder.status();
   std::unique_ptr<Engine> engine(new Engine(options, std::move(config), std::move(tokenizer),
-                                            std::move(model), *std::move(decoder), observer));
+                                            std::move(replicas), *std::move(decoder), observer));
   engine->processor_ = std::make_unique<Processor>(engine.get());
   engine->scheduler_ =
       std::make_unique<scheduler::Scheduler>(s, engine->processor_.get(), observer);
@@ -193,6 +223,9 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
   const auto& s = options.scheduling;
   if (s.max_batch_size < 1 || s.max_queue_items < 1) {
     return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
+  }
+  if (options.runners_per_device < 1) {
+    return absl::InvalidArgumentError("runners_per_device must be >= 1");
   }
   if (s.max_batch_tokens < 0) {
     return absl::InvalidArgumentError("max_batch_tokens must be >= 0 (0: calibrate)");
@@ -209,13 +242,14 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
 }
 
 Engine::Engine(const EngineOptions& options, runtime::ModelConfig config,
-               std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
-               decode::Decoder decoder, scheduler::SchedulerObserver* observer)
+               std::unique_ptr<text::Tokenizer> tokenizer,
+               std::vector<std::unique_ptr<runtime::Model>> models, decode::Decoder decoder,
+               scheduler::SchedulerObserver* observer)
     : options_(options),
       observer_(observer != nullptr ? observer : &null_observer_),
       config_(std::move(config)),
       tokenizer_(std::move(tokenizer)),
-      model_(std::move(model)),
+      models_(std::move(models)),
       decoder_(std::move(decoder)) {}
 
 Engine::~Engine() { Shutdown(); }
@@ -281,7 +315,9 @@ v1::ModelInfo Engine::Info() const {
   for (const auto& a : config_.aspects()) info.add_aspects(a);
   for (const auto& s : config_.sentiments()) info.add_sentiments(s);
   for (const auto& l : config_.span_labels()) info.add_span_labels(l);
-  info.set_device(model_->device());
+  std::vector<std::string> devices;
+  for (const auto& m : models_) devices.push_back(m->device());
+  info.set_device(absl::StrJoin(devices, ","));
   info.set_intra_op_threads(static_cast<uint32_t>(options_.intra_op_threads));
   const auto& arch = config_.architecture();
   auto* sizes = info.mutable_sizes();
@@ -290,7 +326,7 @@ v1::ModelInfo Engine::Info() const {
   sizes->set_layers(arch.layers());
   sizes->set_heads(arch.heads());
   sizes->set_ffn(arch.ffn());
-  sizes->set_parameters(model_->parameter_count());
+  sizes->set_parameters(models_.front()->parameter_count());
   *info.mutable_self_test() = self_test_;
   *info.mutable_calibration() = calibration_;
   auto* limits = info.mutable_limits();

@@ -31,7 +31,14 @@ namespace eaos::engine {
 
 struct EngineOptions {
   std::string model_dir;
+  // "cpu", "cuda", "cuda:N", a comma list "cuda:0,cuda:1", or "cuda:all" (every visible GPU):
+  // one model replica per device.
   std::string device = "cpu";
+  // Runner threads per replica: 2 on a GPU lets one batch be padded, copied and decoded while the
+  // other computes. Each runner takes the next batch when it is free (least-loaded dispatch).
+  int runners_per_device = 1;
+  // Weights and activations: "fp32", or on CUDA "fp16" / "bf16".
+  std::string precision = "fp32";
   int intra_op_threads = 0;  // 0: hardware threads
   scheduler::SchedulerOptions scheduling;
   int max_items_per_request = 1000;
@@ -67,6 +74,12 @@ class Engine {
                                                         std::unique_ptr<text::Tokenizer> tokenizer,
                                                         std::unique_ptr<runtime::Model> model,
                                                         scheduler::SchedulerObserver* observer);
+  // One replica per device; scheduling.runners runner threads use them round-robin.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      const EngineOptions& options, runtime::ModelConfig config,
+      std::unique_ptr<text::Tokenizer> tokenizer,
+      std::vector<std::unique_ptr<runtime::Model>> replicas,
+      scheduler::SchedulerObserver* observer);
 
   ~Engine();  // Shutdown()
 
@@ -97,15 +110,16 @@ class Engine {
  private:
   class Processor;
   Engine(const EngineOptions& options, runtime::ModelConfig config,
-         std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
-         decode::Decoder decoder, scheduler::SchedulerObserver* observer);
+         std::unique_ptr<text::Tokenizer> tokenizer,
+         std::vector<std::unique_ptr<runtime::Model>> models, decode::Decoder decoder,
+         scheduler::SchedulerObserver* observer);
 
   const EngineOptions options_;
   scheduler::SchedulerObserver null_observer_;
   scheduler::SchedulerObserver* const observer_;
   const runtime::ModelConfig config_;
   const std::unique_ptr<text::Tokenizer> tokenizer_;
-  const std::unique_ptr<runtime::Model> model_;
+  const std::vector<std::unique_ptr<runtime::Model>> models_;  // one per device
   const decode::Decoder decoder_;
   v1::SelfTest self_test_;
   v1::MemoryCalibration calibration_;

@@ -197,6 +197,36 @@ TEST(EngineOutOfMemory, BatchesThatDoNotFitAreSplitUntilTheyDoAndNothingIsLost) 
   EXPECT_LE((*engine)->token_budget(), 100);
 }
 
+TEST(Engine, TwoRunnersOnOneModelGiveTheSameAnswers) {
+  const std::vector<std::string> texts = ShortTexts(200);
+  auto one = Engine::Load(DemoOptions(), nullptr);
+  ASSERT_TRUE(one.ok());
+  const auto want = AnnotateAll(**one, texts);
+  EngineOptions options = DemoOptions();
+  options.intra_op_threads = 1;
+  options.runners_per_device = 2;  // concurrent forwards on the shared TorchScript module
+  options.scheduling.max_batch_size = 8;
+  auto two = Engine::Load(options, nullptr);
+  ASSERT_TRUE(two.ok()) << two.status();
+  const auto got = AnnotateAll(**two, texts);
+  for (size_t i = 0; i < texts.size(); ++i) ExpectSameTuples(got[i], want[i]);
+}
+
+TEST(Engine, ReducedPrecisionNeedsAGpuAndNamesTheChoices) {
+  EngineOptions options = DemoOptions();
+  options.precision = "bf16";
+  auto engine = Engine::Load(options, nullptr);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_THAT(std::string(engine.status().message()), HasSubstr("needs a CUDA device"));
+  options.precision = "int4";
+  EXPECT_THAT(std::string(Engine::Load(options, nullptr).status().message()),
+              HasSubstr("fp32, fp16 or bf16"));
+  options.precision = "fp32";
+  options.device = "cpu,cuda:0";
+  EXPECT_THAT(std::string(Engine::Load(options, nullptr).status().message()),
+              HasSubstr("only GPUs can be listed together"));
+}
+
 TEST(EngineOutOfMemory, AnItemTooLargeEvenAloneGetsItsOwnError) {
   EngineOptions options = DemoOptions();
   options.max_text_bytes = 16384;

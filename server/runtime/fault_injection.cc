@@ -8,15 +8,18 @@ FaultInjectingModel::FaultInjectingModel(std::unique_ptr<Model> model, const Fau
     : model_(std::move(model)), options_(options), rng_(options.seed), fail_(options.oom_rate) {}
 
 absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch) {
-  if (options_.oom_above_tokens > 0 && batch.tokens() > options_.oom_above_tokens) {
-    ++injected_;
-    return OutOfMemory(absl::StrCat("injected: batch of ", batch.tokens(),
-                                    " padded tokens exceeds the simulated ",
-                                    options_.oom_above_tokens, "-token device"));
-  }
-  if (options_.oom_rate > 0.0 && fail_(rng_)) {
-    ++injected_;
-    return OutOfMemory("injected: random forward failure (--inject_oom_rate)");
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.oom_above_tokens > 0 && batch.tokens() > options_.oom_above_tokens) {
+      ++injected_;
+      return OutOfMemory(absl::StrCat("injected: batch of ", batch.tokens(),
+                                      " padded tokens exceeds the simulated ",
+                                      options_.oom_above_tokens, "-token device"));
+    }
+    if (options_.oom_rate > 0.0 && fail_(rng_)) {
+      ++injected_;
+      return OutOfMemory("injected: random forward failure (--inject_oom_rate)");
+    }
   }
   return model_->Forward(batch);
 }

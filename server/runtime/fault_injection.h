@@ -16,6 +16,8 @@
 #include <memory>
 #include <random>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/runtime/model.h"
 
 namespace eaos::runtime {
@@ -44,14 +46,18 @@ class FaultInjectingModel final : public Model {
   }
   int64_t AvailableMemory() const override { return model_->AvailableMemory(); }
 
-  int64_t injected() const { return injected_; }
+  int64_t injected() {
+    absl::MutexLock lock(&mu_);
+    return injected_;
+  }
 
  private:
   const std::unique_ptr<Model> model_;
   const FaultOptions options_;
-  std::mt19937_64 rng_;
-  std::bernoulli_distribution fail_;
-  int64_t injected_ = 0;
+  absl::Mutex mu_;  // runners may call Forward concurrently
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  std::bernoulli_distribution fail_ ABSL_GUARDED_BY(mu_);
+  int64_t injected_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace eaos::runtime

@@ -1,8 +1,9 @@
 // The model as the scheduler sees it: padded token batches in, per-position logits out.
 //
 // Implementations: TorchModel (torch_model.h) runs a TorchScript module; tests use fakes.
-// Thread-safety: Forward() is called from one thread at a time (the batch runner); implementations
-// need not be reentrant.
+// Thread-safety: with one runner per model, Forward() is called from one thread at a time; an engine
+// with several runners per device (EngineOptions::runners_per_device) calls it concurrently, which
+// TorchModel and FaultInjectingModel support.
 //
 //   Batch batch = Batch::Pad({enc_a.ids, enc_b.ids}, /*pad_id=*/0);
 //   absl::StatusOr<ModelOutputs> out = model->Forward(batch);

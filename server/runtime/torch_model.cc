@@ -5,16 +5,20 @@
 #include <torch/script.h>
 
 #include <array>
+#include <optional>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "server/runtime/memory.h"
 
 #if EAOS_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -78,14 +82,18 @@ class TorchModel final : public Model {
     if (batch.rows == 0 || batch.cols == 0) return absl::InvalidArgumentError("empty batch");
     try {
       c10::InferenceMode guard;
-      auto opts = torch::TensorOptions().dtype(torch::kInt64);
-      // from_blob does not copy; the batch outlives the forward call.
-      at::Tensor ids = torch::from_blob(const_cast<int64_t*>(batch.input_ids.data()),
-                                        {batch.rows, batch.cols}, opts)
-                           .to(device_);
-      at::Tensor mask = torch::from_blob(const_cast<int64_t*>(batch.attention_mask.data()),
-                                         {batch.rows, batch.cols}, opts)
-                            .to(device_);
+#if EAOS_WITH_CUDA
+      // Each runner thread works on a stream of its own, so two runners overlap copies, compute
+      // and the copy back of results.
+      std::optional<c10::cuda::CUDAStreamGuard> stream;
+      if (device_.is_cuda()) {
+        thread_local c10::cuda::CUDAStream mine =
+            c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
+        stream.emplace(mine);
+      }
+#endif
+      at::Tensor ids = ToDevice(batch.input_ids, batch);
+      at::Tensor mask = ToDevice(batch.attention_mask, batch);
       c10::IValue result = module_.forward({ids, mask});
       if (!result.isGenericDict()) {
         return absl::FailedPreconditionError(
@@ -112,6 +120,16 @@ class TorchModel final : public Model {
   }
 
   std::string device() const override { return device_.str(); }
+
+  // A [rows, cols] int64 tensor on the device. from_blob does not copy (the batch outlives the
+  // call); to a GPU, the copy goes through pinned memory and does not block the host.
+  at::Tensor ToDevice(const std::vector<int64_t>& values, const Batch& batch) const {
+    at::Tensor host = torch::from_blob(const_cast<int64_t*>(values.data()),
+                                       {batch.rows, batch.cols},
+                                       torch::TensorOptions().dtype(torch::kInt64));
+    if (!device_.is_cuda()) return host;
+    return host.pin_memory().to(device_, /*non_blocking=*/true);
+  }
   uint64_t parameter_count() const override { return parameters_; }
 
   bool ReadDeviceMemory(DeviceMemory* memory) const override {
@@ -180,6 +198,29 @@ class TorchModel final : public Model {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) {
+  std::vector<std::string> devices;
+  if (spec == "cuda:all") {
+    const int n = static_cast<int>(torch::cuda::device_count());
+    if (n == 0) return absl::FailedPreconditionError("--device=cuda:all but no GPU is visible");
+    for (int i = 0; i < n; ++i) devices.push_back(absl::StrCat("cuda:", i));
+    return devices;
+  }
+  for (absl::string_view part : absl::StrSplit(spec, ',')) {
+    if (part.empty()) return absl::InvalidArgumentError(absl::StrCat("--device=", spec, ": empty entry"));
+    devices.emplace_back(part);
+  }
+  if (devices.size() > 1) {
+    for (const std::string& d : devices) {
+      if (!absl::StartsWith(d, "cuda")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--device=", spec, ": only GPUs can be listed together"));
+      }
+    }
+  }
+  return devices;
+}
+
 absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
                           const ModelOutputs& outputs) {
   for (auto [name, logits] : NamedOutputs(outputs)) {
@@ -211,6 +252,16 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
     }
     torch::jit::Module module = torch::jit::load(path, device);
     module.eval();
+    if (options.precision == "fp16" || options.precision == "bf16") {
+      if (!device.is_cuda()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--precision=", options.precision, " needs a CUDA device (this is ", device.str(), ")"));
+      }
+      module.to(options.precision == "fp16" ? at::kHalf : at::kBFloat16);
+    } else if (options.precision != "fp32") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--precision must be fp32, fp16 or bf16, got \"", options.precision, "\""));
+    }
     model = std::make_unique<TorchModel>(std::move(module), device);
   } catch (const c10::Error& e) {
     return absl::FailedPreconditionError(
@@ -226,8 +277,10 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
   const Batch batch = Batch::Pad({&a, &b}, st.pad_id());
   absl::StatusOr<ModelOutputs> out = model->Forward(batch);
   if (!out.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("model.pt does not match the model contract: ", out.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model.pt does not match the model contract",
+        options.precision == "fp32" ? "" : absl::StrCat(" at ", options.precision), ": ",
+        out.status().message()));
   }
   if (auto s = CheckOutputs(config, batch, *out); !s.ok()) return s;
   return std::unique_ptr<Model>(std::move(model));

@@ -2,7 +2,10 @@
 //
 // Loads <dir>/model.pt once, runs forward under torch::InferenceMode with an explicit intra-op
 // thread count, checks the outputs against model.json at load (a warm-up forward) and converts
-// LibTorch exceptions into absl::Status. Thread-safety: as Model (one Forward at a time).
+// LibTorch exceptions into absl::Status. On CUDA, inputs go through pinned host memory with
+// non-blocking copies on the calling thread's own stream.
+// Thread-safety: Forward() may run on several threads at once (TorchScript inference keeps no
+// state between calls); each thread gets its own CUDA stream.
 //
 //   TorchModelOptions opts{.model_dir = "models/demo", .intra_op_threads = 2};
 //   absl::StatusOr<std::unique_ptr<Model>> model = LoadTorchModel(config, opts);
@@ -11,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/runtime/model.h"
@@ -22,7 +26,12 @@ struct TorchModelOptions {
   std::string model_dir;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int intra_op_threads = 0;    // 0: the number of hardware threads
+  std::string precision = "fp32";  // "fp32"; on CUDA also "fp16" or "bf16"
 };
+
+// "cpu" -> {"cpu"}; "cuda:all" -> every visible GPU; "cuda:0,cuda:1" -> both. Errors name the
+// problem (no GPU visible, an empty entry, cpu mixed with cuda).
+absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec);
 
 // Loads the TorchScript module and validates its outputs against `config` with a warm-up forward.
 // The error names the output that is missing or whose shape/dtype differs from model.json.

@@ -12,9 +12,11 @@ Scheduler::Scheduler(const SchedulerOptions& options, BatchProcessor* processor,
                      SchedulerObserver* observer)
     : options_(options),
       processor_(processor),
-      observer_(observer != nullptr ? observer : &null_observer_),
-      thread_([this] { Loop(); }) {
+      observer_(observer != nullptr ? observer : &null_observer_) {
   observer_->OnTokenBudget(options_.max_batch_tokens);
+  for (int r = 0; r < std::max(1, options_.runners); ++r) {
+    threads_.emplace_back([this, r] { Loop(r); });
+  }
 }
 
 Scheduler::~Scheduler() { Shutdown(); }
@@ -58,7 +60,10 @@ void Scheduler::Shutdown() {
     stopping_ = true;
     cv_.SignalAll();
   }
-  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&join_mu_);
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 int64_t Scheduler::queue_depth() const {
@@ -216,7 +221,7 @@ std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, b
   return chosen;
 }
 
-void Scheduler::Loop() {
+void Scheduler::Loop(int runner) {
   int64_t reported_budget = options_.max_batch_tokens;
   while (true) {
     std::vector<std::unique_ptr<WorkItem>> batch;
@@ -248,6 +253,7 @@ void Scheduler::Loop() {
       }
       depth = static_cast<int64_t>(queue_.size());
       budget = TokenBudgetLocked(now);
+      if (depth > 0) cv_.Signal();  // another runner may start on the rest
     }
     AnswerDropped(std::move(dropped), now);
     observer_->OnQueueDepth(depth);
@@ -255,11 +261,11 @@ void Scheduler::Loop() {
       reported_budget = budget;
       observer_->OnTokenBudget(budget);
     }
-    if (!batch.empty()) RunBatch(std::move(batch));
+    if (!batch.empty()) RunBatch(std::move(batch), runner);
   }
 }
 
-void Scheduler::RunBatch(std::vector<std::unique_ptr<WorkItem>> batch) {
+void Scheduler::RunBatch(std::vector<std::unique_ptr<WorkItem>> batch, int runner) {
   BatchStats stats;
   stats.rows = static_cast<int64_t>(batch.size());
   std::vector<const WorkItem*> view;
@@ -274,7 +280,7 @@ void Scheduler::RunBatch(std::vector<std::unique_ptr<WorkItem>> batch) {
   }
   stats.padded_tokens = stats.rows * longest;
 
-  auto results = processor_->Process(view);
+  auto results = processor_->Process(view, runner);
   stats.process_time = absl::Now() - start;
   {
     absl::MutexLock lock(&mu_);

@@ -17,8 +17,9 @@
 //
 // Items whose deadline has passed or whose caller has cancelled are answered (DEADLINE_EXCEEDED,
 // CANCELLED) and dropped before they reach the model. The queue is bounded: Submit() fails fast
-// with RESOURCE_EXHAUSTED instead of blocking. One thread forms batches and hands them to a
-// BatchProcessor; every submitted item's callback runs exactly once, with a result or an error.
+// with RESOURCE_EXHAUSTED instead of blocking. `runners` threads each form the next batch when
+// they are free and hand it to the BatchProcessor (so one batch is formed while another runs);
+// every submitted item's callback runs exactly once, with a result or an error.
 //
 // Thread-safety: Submit() and queue_depth() may be called from any thread; callbacks run on the
 // scheduler's thread and must not block.
@@ -70,11 +71,12 @@ struct WorkItem {
 };
 
 // Runs one batch. Returns one result per item, in order, or an error for the whole batch.
+// `runner` (0 .. runners-1) says which runner thread calls; runners call concurrently.
 class BatchProcessor {
  public:
   virtual ~BatchProcessor() = default;
   virtual absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
-      const std::vector<const WorkItem*>& batch) = 0;
+      const std::vector<const WorkItem*>& batch, int runner) = 0;
 };
 
 struct BatchStats {
@@ -117,6 +119,10 @@ struct SchedulerOptions {
   // An item whose deadline is closer than this seeds the next batch ahead of fair order
   // (earliest deadline first). 0: four mean batch times plus max_queue_delay.
   absl::Duration deadline_horizon = absl::ZeroDuration();
+  // Threads that each take the next batch and run it (e.g. one per GPU, or two per GPU so that
+  // one batch is assembled, copied and decoded while the other computes). A free runner takes the
+  // next batch: the least-loaded one gets the work.
+  int runners = 1;
 };
 
 class Scheduler {
@@ -146,7 +152,7 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
-  void Loop();
+  void Loop(int runner);
   // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
   // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.
   // Queue order: fair start tag, then arrival.
@@ -171,7 +177,7 @@ class Scheduler {
   // Answers dropped items; outside the lock.
   void AnswerDropped(std::vector<std::unique_ptr<WorkItem>> dropped, absl::Time now);
   int64_t TokenBudgetLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunBatch(std::vector<std::unique_ptr<WorkItem>> batch);
+  void RunBatch(std::vector<std::unique_ptr<WorkItem>> batch, int runner);
 
   const SchedulerOptions options_;
   BatchProcessor* const processor_;
@@ -195,7 +201,8 @@ class Scheduler {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t lowered_budget_ ABSL_GUARDED_BY(mu_) = 0;  // 0: options_.max_batch_tokens
   absl::Time lowered_until_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::vector<std::thread> threads_;
+  absl::Mutex join_mu_;  // Shutdown() may be called twice (explicitly, then by the destructor)
 };
 
 }  // namespace eaos::scheduler

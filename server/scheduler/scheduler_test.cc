@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -20,7 +21,7 @@ using ::testing::HasSubstr;
 class RecordingProcessor : public BatchProcessor {
  public:
   absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
-      const std::vector<const WorkItem*>& batch) override {
+      const std::vector<const WorkItem*>& batch, int runner) override {
     if (gate_ != nullptr) {
       if (!started_.HasBeenNotified()) started_.Notify();
       gate_->WaitForNotification();
@@ -264,6 +265,59 @@ TEST(Scheduler, AHeavyStreamDoesNotStarveALightOne) {
   EXPECT_EQ(light_seen, 4);
   EXPECT_LE(last_batch_with_light, 3u);
   for (const auto& [id, n] : results.deliveries()) EXPECT_EQ(n, 1) << id;
+}
+
+// Counts batches inside Process at once; each waits for the gate.
+class ConcurrencyProbe : public BatchProcessor {
+ public:
+  absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
+      const std::vector<const WorkItem*>& batch, int runner) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++inside_;
+      max_inside_ = std::max(max_inside_, inside_);
+      runners_.insert(runner);
+    }
+    gate_.WaitForNotificationWithTimeout(absl::Seconds(10));
+    absl::MutexLock lock(&mu_);
+    --inside_;
+    std::vector<absl::StatusOr<v1::ItemResult>> results;
+    for (const WorkItem* item : batch) {
+      v1::ItemResult r;
+      r.set_id(item->id);
+      results.push_back(r);
+    }
+    return results;
+  }
+  bool WaitInside(int n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return inside_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
+  }
+  absl::Notification gate_;
+  absl::Mutex mu_;
+  int inside_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_inside_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<int> runners_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(Scheduler, SeveralRunnersRunBatchesAtOnce) {
+  ConcurrencyProbe processor;
+  Results results;
+  SchedulerOptions options = Options(2, 1000, absl::Milliseconds(1));
+  options.runners = 2;
+  Scheduler scheduler(options, &processor);
+  ASSERT_TRUE(scheduler
+                  .Submit(Items(results.Item("a", 5), results.Item("b", 5), results.Item("c", 5),
+                                results.Item("d", 5)))
+                  .ok());
+  // Both runners are inside Process with a batch each before either finishes.
+  EXPECT_TRUE(processor.WaitInside(2));
+  processor.gate_.Notify();
+  ASSERT_TRUE(results.WaitFor(4));
+  for (const auto& [id, n] : results.deliveries()) EXPECT_EQ(n, 1) << id;
+  absl::MutexLock lock(&processor.mu_);
+  EXPECT_EQ(processor.runners_, (std::set<int>{0, 1}));
 }
 
 TEST(Scheduler, ShortItemAfterALongOneStillRespectsTheBudget) {
