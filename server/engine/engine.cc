@@ -129,6 +129,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
     model_options.device = device;
     model_options.intra_op_threads = options.intra_op_threads;
     model_options.precision = options.precision;
+    // The model, its batches and a reload's second copy all live under this cap.
+    model_options.memory_fraction = options.memory_fraction;
     absl::StatusOr<std::unique_ptr<runtime::Model>> replica =
         runtime::LoadTorchModel(*config, model_options);
     if (!replica.ok()) return replica.status();

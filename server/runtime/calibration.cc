@@ -111,12 +111,18 @@ absl::StatusOr<Calibration> Calibrate(Model& model, const ModelConfig& config,
   absl::StatusOr<MemoryCostModel> cost = FitMemoryCostModel(out.probes);
   if (!cost.ok()) return cost.status();
   out.cost = *cost;
-  out.available_bytes = options.budget_bytes > 0 ? options.budget_bytes : model.AvailableMemory();
-  if (out.available_bytes <= 0) {
+  if (options.budget_bytes > 0) {
+    out.available_bytes = options.budget_bytes;
+    out.budget_bytes =
+        static_cast<int64_t>(options.fraction * static_cast<double>(options.budget_bytes));
+  } else {
+    out.budget_bytes = model.MemoryBudget(options.fraction);
+    out.available_bytes = static_cast<int64_t>(static_cast<double>(out.budget_bytes) / options.fraction);
+  }
+  if (out.budget_bytes <= 0) {
     return absl::FailedPreconditionError(
         "memory calibration: cannot tell how much memory is available; set --memory_budget");
   }
-  out.budget_bytes = static_cast<int64_t>(options.fraction * static_cast<double>(out.available_bytes));
   const int64_t fits = out.cost.MaxTokens(out.budget_bytes, max_length);
   if (fits < max_length) {
     return absl::ResourceExhaustedError(absl::StrCat(

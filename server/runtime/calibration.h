@@ -5,8 +5,9 @@
 //     bytes(rows, length) = fixed + per_token * rows * length + per_token_length * rows * length^2
 // (activations grow with tokens; attention scores with tokens x length) is fitted by least squares,
 // and max_batch_tokens is the largest token count whose predicted memory at the model's
-// max_length stays within `fraction` of the memory available (free device memory on a GPU,
-// MemAvailable or a configured budget on CPU).
+// max_length stays within the budget: on a GPU, `fraction` of its memory minus what the model
+// already holds (the caching allocator is capped at that fraction too); on CPU, `fraction` of
+// MemAvailable; or `fraction` of a configured budget.
 //
 // Thread-safety: free functions; Calibrate() runs forwards and must not race with the batch runner.
 //
@@ -54,8 +55,8 @@ absl::StatusOr<MemoryCostModel> FitMemoryCostModel(const std::vector<MemoryProbe
 struct Calibration {
   std::vector<MemoryProbe> probes;
   MemoryCostModel cost;
-  int64_t available_bytes = 0;  // what the budget is a fraction of
-  int64_t budget_bytes = 0;     // fraction x available
+  int64_t available_bytes = 0;  // what the budget is a fraction of (budget / fraction)
+  int64_t budget_bytes = 0;     // bytes batches may use
   int64_t max_batch_tokens = 0; // derived; at least max_length, at most max_rows x max_length
 };
 

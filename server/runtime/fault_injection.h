@@ -44,7 +44,7 @@ class FaultInjectingModel final : public Model {
   absl::StatusOr<int64_t> MeasureForward(const Batch& batch) override {
     return model_->MeasureForward(batch);
   }
-  int64_t AvailableMemory() const override { return model_->AvailableMemory(); }
+  int64_t MemoryBudget(double fraction) const override { return model_->MemoryBudget(fraction); }
 
   int64_t injected() {
     absl::MutexLock lock(&mu_);

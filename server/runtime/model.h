@@ -73,8 +73,10 @@ class Model {
   virtual absl::StatusOr<int64_t> MeasureForward(const Batch& batch) {
     return absl::UnimplementedError("this model cannot measure its memory");
   }
-  // Memory a calibration may plan with: free device memory, or available host memory on CPU.
-  virtual int64_t AvailableMemory() const { return 0; }
+  // Bytes batches may use when the process keeps to `fraction` of the memory: on a GPU,
+  // fraction x total minus what is reserved now (the model); on CPU, fraction x MemAvailable.
+  // 0: unknown.
+  virtual int64_t MemoryBudget(double fraction) const { return 0; }
 };
 
 // Forward() reports running out of device (or host) memory with this status: RESOURCE_EXHAUSTED

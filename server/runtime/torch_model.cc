@@ -173,15 +173,21 @@ class TorchModel final : public Model {
     return tracker.peak() - before;
   }
 
-  int64_t AvailableMemory() const override {
+  int64_t MemoryBudget(double fraction) const override {
 #if EAOS_WITH_CUDA
     if (device_.is_cuda()) {
+      // Room under the allocator's cap (setMemoryFraction), which also holds the model.
       size_t free_bytes = 0, total_bytes = 0;
       if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
-      return static_cast<int64_t>(free_bytes);
+      const int index = device_.has_index() ? device_.index() : 0;
+      const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+      const int64_t reserved =
+          c10::cuda::CUDACachingAllocator::getDeviceStats(index).reserved_bytes[all].current;
+      const int64_t cap = static_cast<int64_t>(fraction * static_cast<double>(total_bytes));
+      return std::min<int64_t>(cap - reserved, static_cast<int64_t>(free_bytes));
     }
 #endif
-    return HostMemoryAvailable();
+    return static_cast<int64_t>(fraction * static_cast<double>(HostMemoryAvailable()));
   }
 
   void ReleaseCachedMemory() override {
@@ -250,6 +256,12 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
       return absl::FailedPreconditionError(
           absl::StrCat("device ", options.device, " requested but CUDA is not available"));
     }
+#if EAOS_WITH_CUDA
+    if (device.is_cuda() && options.memory_fraction < 1.0) {
+      c10::cuda::CUDACachingAllocator::setMemoryFraction(options.memory_fraction,
+                                                          device.has_index() ? device.index() : 0);
+    }
+#endif
     torch::jit::Module module = torch::jit::load(path, device);
     module.eval();
     if (options.precision == "fp16" || options.precision == "bf16") {

@@ -27,6 +27,9 @@ struct TorchModelOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int intra_op_threads = 0;    // 0: the number of hardware threads
   std::string precision = "fp32";  // "fp32"; on CUDA also "fp16" or "bf16"
+  // On CUDA: the caching allocator refuses to hold more than this share of the GPU (an attempt is
+  // an out-of-memory error, which the engine recovers from by splitting the batch). 1: no cap.
+  double memory_fraction = 1.0;
 };
 
 // "cpu" -> {"cpu"}; "cuda:all" -> every visible GPU; "cuda:0,cuda:1" -> both. Errors name the
