@@ -190,7 +190,7 @@ void ExpectSameAsReference(const v1::ItemResult& got, const ReferenceResult& wan
   ASSERT_EQ(got.tuples_size(), want.tuples_size());
   for (int i = 0; i < want.tuples_size(); ++i) {
     const v1::Tuple& g = got.tuples(i);
-    const ReferenceTuple& w = want.tuples(i);
+    const model::v1::GoldenTuple& w = want.tuples(i);
     EXPECT_EQ(g.entity(), w.entity());
     EXPECT_EQ(g.aspect(), w.aspect());
     EXPECT_EQ(g.opinion(), w.opinion());
