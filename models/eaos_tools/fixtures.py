@@ -59,6 +59,14 @@ HAND = [
     _LONG,
     # Unicode spaces (no-break, ideographic, thin) that span edges are trimmed of.
     "MC\u00a0dẫn rất\u3000duyên,\u00a0âm thanh hay\u2009!",
+    # teen-code, comparisons, opinion-first, the aspects added with the richer generator
+    "mn ơi mc dẫn hay wá mà âm thanh k rõ lắm",
+    "ct hôm nay chán xỉu, ko xem nữa",
+    "Mùa này hay hơn mùa trước, giải thưởng cũng hấp dẫn",
+    "Âm thanh không sống động bằng tập trước",
+    "Dễ thương quá, khách mời tập này",
+    "Khán giả trường quay nhiệt tình 👏, giải thưởng hơi bèo",
+    "MC vừa duyên vừa hài hước",
 ]
 
 

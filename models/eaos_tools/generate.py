@@ -1,225 +1,67 @@
 """Synthetic Vietnamese TV-show comments with EAOS (entity, aspect, opinion, sentiment) tuples.
 
-Every comment is built from clauses.  A clause is either
+A comment is one of
 
-* ``<entity> [modifier] [verb] <opinion> [(và|,|nhưng) <opinion>]`` - every opinion in it is
-  paired with that entity (the entity always comes before its opinions), or
-* ``[filler] <opinion>`` with no entity (entity "" and aspect "Chung").  Entity-less clauses only
-  occur in comments with no entity at all, because the decoder pairs an opinion with the nearest
-  entity before it (or, failing that, after it).
+* a question or remark with no opinion (no tuple),
+* one or two entity-less opinions (``Hay quá!``: entity "" and aspect "Chung"); these never share
+  a comment with an entity, since the decoder would pair them with it,
+* one to four entity clauses joined by connectives (``nhưng``, ``còn``, ``,``, ``.`` ...), each
+  built from a template:
+
+  ``basic``        ``<entity> [modifier] [verb] <opinion>``
+  ``two_ops``      ``<entity> [verb] <opinion> (và|,|nhưng|mà ...) <opinion>``
+  ``comparison``   ``<entity> [verb] <comparative opinion> [<reference>]`` (``hay hơn tập trước``:
+                   the reference is no entity)
+  ``opinion_first`` ``<opinion>, <entity>`` (first clause only: the decoder then pairs the opinion
+                   with the entity after it)
+
+  and, in the held-out split only, ``vua_vua`` (``<entity> vừa X vừa Y``), ``khong_nhung``
+  (``<entity> không những X mà còn Y``), ``question`` (``Sao <entity> <opinion> vậy``),
+  ``phai_noi_la`` (``<entity> phải nói là <opinion>``) and ``nen`` (``<entity> <opinion> nên
+  mình chuyển kênh``).
+
+Opinions carry intensifiers (``rất hay``, ``nhạt quá``), negations (``không hay`` -> tiêu cực,
+``không tệ`` -> tích cực) or are neutral.  Comments are then styled: lower/upper case, emoji,
+teen-code spellings (``ko``, ``dc``, ``wá``, ``mn`` ... applied before the spans are measured),
+diacritics stripped from the whole comment (length preserving) or from some words.
+
+The ``heldout`` split also uses wordings the ``train`` split never does (those templates and the
+lexicon's ``*_HELDOUT`` lists: entities, prefixes, connectives, intensifiers, negators,
+comparison references).  Every row lists its slices (``no_diacritics``, ``teencode``,
+``emoji``, ``negation``, ``multi_clause``, ``comparison``, ``heldout_phrasing``, ``no_tuple``)
+for the per-slice evaluation.
 
 Spans are half-open ``[begin, end)`` ranges in Unicode code points: ``text[b:e]`` is the span
-text.  About 25% of comments (``--no-diacritics-ratio``) have their diacritics stripped, which
-keeps the length in code points, so spans stay valid.
+text.
 
 Usage::
 
-    python3 -m eaos_tools.generate --n 1000 --seed 7 --output data.jsonl
+    python3 -m eaos_tools.generate --n 1000 --seed 7 [--split heldout] --output data.jsonl
 """
 
 import argparse
 import json
 import random
+import re
 import sys
 import unicodedata
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-POS, NEG, NEU = "tích cực", "tiêu cực", "trung tính"
+from . import lexicon as L
+from .lexicon import NEG, NEU, POS
 
-
-def _nfc(x):
-    if isinstance(x, str):
-        return unicodedata.normalize("NFC", x)
-    if isinstance(x, list):
-        return [_nfc(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _nfc(v) for k, v in x.items()}
-    return x
-
-
-# A frame = verbs that may sit between the entity and the opinion (outside the spans) plus the
-# adjectives that go with them.  "neg_negatable" are negative adjectives whose negation reads as
-# positive ("không tệ").  "aspect" overrides the group's aspect for that frame.
-_GROUPS_RAW = {
-    "show": {
-        "aspect": "Kịch bản",
-        "entities": ["chương trình", "show", "gameshow", "tập này", "tập hôm nay", "số này",
-                     "tập tối qua", "chương trình này", "show này"],
-        "frames": [
-            {"verbs": ["", "", "", "xem"],
-             "pos": ["hay", "hấp dẫn", "thú vị", "cuốn", "vui", "ý nghĩa", "sáng tạo", "mới lạ",
-                     "gay cấn", "cảm động", "tuyệt vời", "đỉnh", "xuất sắc", "chất lượng",
-                     "giải trí tốt", "đáng xem"],
-             "neg": ["nhàm chán", "nhạt", "nhạt nhẽo", "chán", "dở", "tệ", "nhảm", "sến",
-                     "dễ đoán", "rời rạc", "thảm họa", "phí thời gian"],
-             "neg_negatable": ["tệ", "chán", "nhàm chán", "dở"]},
-            {"verbs": [""], "aspect": "Thời lượng",
-             "pos": ["vừa phải", "vừa đủ", "hợp lý"],
-             "neg": ["dài", "dài dòng", "ngắn", "lê thê", "ngắn ngủi", "kéo dài"],
-             "neg_negatable": ["dài"]},
-        ],
-    },
-    "script": {
-        "aspect": "Kịch bản",
-        "entities": ["kịch bản", "nội dung", "cốt truyện", "phần thi", "trò chơi", "câu hỏi",
-                     "tình huống", "phần mở đầu", "đoạn kết", "thử thách", "format"],
-        "frames": [
-            {"verbs": ["", "", "", "xem"],
-             "pos": ["hay", "hấp dẫn", "thú vị", "logic", "chặt chẽ", "sáng tạo", "mới lạ",
-                     "hài hước", "bất ngờ", "gay cấn", "cuốn", "tuyệt vời", "ý nghĩa", "thông minh"],
-             "neg": ["nhàm chán", "nhạt", "dễ đoán", "rời rạc", "thiếu logic", "vô lý", "sến",
-                     "cũ", "nhảm", "dở", "gượng ép", "lố", "tệ"],
-             "neg_negatable": ["tệ", "nhàm chán", "dở", "vô lý"]},
-        ],
-    },
-    "host": {
-        "aspect": "Dẫn chương trình",
-        "entities": ["MC", "người dẫn", "dẫn chương trình", "người dẫn chương trình", "anh MC",
-                     "chị MC", "cặp MC", "host", "hai MC"],
-        "frames": [
-            {"verbs": ["", "", "dẫn", "dẫn", "nói chuyện", "dẫn dắt"],
-             "pos": ["duyên", "có duyên", "dí dỏm", "hài hước", "chuyên nghiệp", "lanh lợi",
-                     "nhanh nhẹn", "tự nhiên", "cuốn", "tốt", "mượt", "hay", "khéo", "thông minh"],
-             "neg": ["vô duyên", "kém duyên", "nhạt", "lố", "cứng", "cứng nhắc", "lúng túng",
-                     "nói nhiều", "dở", "tệ", "thiếu chuyên nghiệp", "giả trân"],
-             "neg_negatable": ["tệ", "dở", "lố"]},
-        ],
-    },
-    "guest_sing": {
-        "aspect": "Khách mời",
-        "entities": ["ca sĩ", "ca sĩ khách mời", "nữ ca sĩ", "nam ca sĩ", "thí sinh", "cô ca sĩ",
-                     "khách mời"],
-        "frames": [
-            {"verbs": ["hát", "hát", "trình diễn", "thể hiện", ""],
-             "pos": ["hay", "ngọt", "cảm xúc", "đỉnh", "xuất sắc", "nội lực", "tốt", "chắc",
-                     "truyền cảm", "sung"],
-             "neg": ["phô", "chênh phô", "yếu", "hụt hơi", "dở", "tệ", "lệch tông", "nhạt",
-                     "thiếu cảm xúc"],
-             "neg_negatable": ["tệ", "dở", "yếu"]},
-        ],
-    },
-    "guest_act": {
-        "aspect": "Khách mời",
-        "entities": ["diễn viên", "khách mời", "nghệ sĩ khách mời", "dàn khách mời",
-                     "ban giám khảo", "giám khảo", "đội chơi", "người chơi", "nghệ sĩ"],
-        "frames": [
-            {"verbs": ["", "", "diễn", "chơi", "nói chuyện"],
-             "pos": ["dễ thương", "hài hước", "tự nhiên", "nhiệt tình", "tài năng", "xinh",
-                     "đẹp trai", "duyên", "thân thiện", "dí dỏm", "sâu", "nhập vai", "lầy lội",
-                     "đáng yêu"],
-             "neg": ["đơ", "gượng", "lố", "kém duyên", "vô duyên", "nhạt", "kiêu", "giả tạo",
-                     "thiếu năng lượng", "dở", "tệ", "khó chịu", "làm quá"],
-             "neg_negatable": ["tệ", "dở", "lố", "khó chịu"]},
-        ],
-    },
-    "audio": {
-        "aspect": "Âm thanh",
-        "entities": ["âm thanh", "nhạc", "nhạc nền", "âm nhạc", "tiếng", "mic", "loa",
-                     "bài hát", "phần nhạc", "hiệu ứng âm thanh", "ban nhạc", "bản phối"],
-        "frames": [
-            {"verbs": ["", "", "", "nghe"],
-             "pos": ["hay", "sống động", "rõ", "êm tai", "bắt tai", "chất lượng", "sôi động",
-                     "chuẩn", "tốt", "ổn", "đỉnh", "cuốn"],
-             "neg": ["rè", "ồn", "nhỏ", "to", "chói tai", "lệch", "bị vang", "bị rè", "dở",
-                     "tệ", "lộn xộn", "bị lag", "nhức tai"],
-             "neg_negatable": ["tệ", "dở", "ồn", "rè"]},
-        ],
-    },
-    "visual": {
-        "aspect": "Hình ảnh",
-        "entities": ["hình ảnh", "ánh sáng", "sân khấu", "quay phim", "góc quay", "kỹ xảo",
-                     "trang phục", "màu sắc", "phông nền", "dàn dựng", "hiệu ứng", "khung hình",
-                     "đồ họa", "cảnh quay", "bối cảnh"],
-        "frames": [
-            {"verbs": ["", "", "", "nhìn", "trông"],
-             "pos": ["đẹp", "sắc nét", "lung linh", "hoành tráng", "đẹp mắt", "rõ nét",
-                     "chuyên nghiệp", "bắt mắt", "ấn tượng", "tinh tế", "chỉn chu", "ổn", "tốt"],
-             "neg": ["mờ", "tối", "rung", "chói", "xấu", "lòe loẹt", "sơ sài", "bị nhòe",
-                     "rối mắt", "tệ", "kém", "nghèo nàn", "mờ nhạt"],
-             "neg_negatable": ["tệ", "xấu", "kém"]},
-        ],
-    },
-    "duration": {
-        "aspect": "Thời lượng",
-        "entities": ["thời lượng", "thời gian phát sóng", "quảng cáo", "thời lượng chương trình",
-                     "phần quảng cáo", "giờ phát sóng"],
-        "frames": [
-            {"verbs": [""],
-             "pos": ["hợp lý", "vừa phải", "vừa đủ", "ổn", "phù hợp", "tốt"],
-             "neg": ["dài", "ngắn", "dài dòng", "lê thê", "nhiều", "ngắn ngủi", "bất hợp lý",
-                     "kéo dài", "muộn", "quá tải"],
-             "neg_negatable": ["dài"]},
-        ],
-    },
-    "general": {
-        "aspect": "Chung",
-        "entities": ["ê-kíp", "ekip", "nhà sản xuất", "ban tổ chức", "nhà đài", "BTC",
-                     "đội ngũ sản xuất"],
-        "frames": [
-            {"verbs": ["", "", "làm"],
-             "pos": ["tâm huyết", "chuyên nghiệp", "tốt", "chỉn chu", "có tâm", "giỏi",
-                     "sáng tạo", "đỉnh"],
-             "neg": ["cẩu thả", "thiếu chuyên nghiệp", "ẩu", "tệ", "kém", "hời hợt", "lười"],
-             "neg_negatable": ["tệ", "kém", "ẩu"]},
-        ],
-    },
-}
-
-GROUPS = _nfc(_GROUPS_RAW)
-GROUP_WEIGHTS = {"show": 14, "script": 12, "host": 14, "guest_sing": 8, "guest_act": 10,
-                 "audio": 12, "visual": 12, "duration": 8, "general": 4}
-
-# Opinions of entity-less clauses (aspect "Chung").
-GENERIC = _nfc({
-    "pos": ["hay", "tuyệt vời", "hấp dẫn", "thú vị", "vui", "đỉnh", "xuất sắc", "cuốn", "ấn tượng",
-            "đáng xem", "ý nghĩa", "tuyệt"],
-    "neg": ["chán", "nhạt", "dở", "tệ", "nhàm chán", "thất vọng", "nhảm", "phí thời gian",
-            "kém", "xàm"],
-    "neg_negatable": ["tệ", "chán", "dở"],
-})
-GENERIC_FILLERS = _nfc(["", "", "", "", "Mình thấy ", "Xem ", "Công nhận ", "Nói chung là ",
-                        "Tổng thể thì ", "Nhìn chung ", "Đánh giá chung là ",
-                        "Mình thấy cũng ", "Tối qua xem thấy "])
-
-NEUTRAL = _nfc(["bình thường", "tạm được", "tạm ổn", "cũng được", "tàm tạm", "không có gì đặc biệt",
-                "trung bình", "bình thường thôi", "không có gì nổi bật", "ở mức ổn", "tạm chấp nhận được",
-                "cũng tạm"])
-
-# Intensifiers: (prefix, suffix) around the adjective; all inside the opinion span.
-INTENS_POS = _nfc([("", "")] * 6 + [("rất ", ""), ("rất ", ""), ("", " quá"), ("quá ", ""),
-                                    ("cực kỳ ", ""), ("khá ", ""), ("", " lắm"), ("siêu ", ""),
-                                    ("thật sự ", ""), ("vô cùng ", ""), ("", " thật"),
-                                    ("cực ", ""), ("", " xỉu")])
-INTENS_NEG = _nfc([("", "")] * 6 + [("rất ", ""), ("", " quá"), ("quá ", ""), ("hơi ", ""),
-                                    ("hơi ", ""), ("cực kỳ ", ""), ("khá ", ""), ("", " lắm"),
-                                    ("thật sự ", ""), ("", " thật"), ("quá là ", "")])
-NEGATORS = _nfc([("không ", ""), ("không ", ""), ("chẳng ", ""), ("không ", " lắm"),
-                 ("chẳng ", " chút nào"), ("không được ", " lắm"), ("chưa ", ""), ("ko ", ""),
-                 ("không hề ", ""), ("chả ", "")])
-NEGATORS_OF_NEG = _nfc([("không ", ""), ("không hề ", ""), ("chẳng ", " chút nào"),
-                        ("không ", " chút nào")])
-
-MODIFIERS = _nfc(["", "", "", "", "", "", "", "hôm nay ", "lần này ", "hôm qua ", "thì ",
-                  "đúng là ", "lúc đầu "])
-PREFIXES = _nfc(["", "", "", "", "", "", "", "Theo mình thấy thì ", "Công nhận ", "Thật sự là ",
-                 "Nói thật ", "Tối qua xem, ", "Mình thấy ", "Cá nhân mình thấy ", "Phải nói là ",
-                 "Ý kiến riêng: "])
-SUFFIX_SENTENCES = _nfc(["Sẽ tiếp tục theo dõi.", "Ai đồng ý không?", "Mình xem qua youtube.",
-                         "Tuần sau mình sẽ xem tiếp.", "Mình là fan lâu năm.",
-                         "Cả nhà mình đều xem."])
-JOINERS_CONTRAST = _nfc([" nhưng ", ", nhưng ", " nhưng mà ", " còn ", ", còn ", ". Còn ",
-                         ". Nhưng "])
-JOINERS_ANY = _nfc([", ", " và ", ". ", ", ", " còn ", "; ", "! ", ", cả "])
-INNER_JOINERS = _nfc([" và ", ", ", " và "])
-INNER_JOINERS_CONTRAST = _nfc([" nhưng ", " nhưng ", " mà ", ", nhưng "])
-END_PUNCT = _nfc(["", "", "", ".", ".", "!", "!!", "...", "!!!", " :))", " =))"])
-EMOJIS = _nfc(["😍", "😂", "👍", "❤️", "😡", "🙄", "😴", "🥰", "👏", "😢", "🔥", "😆", "💯"])
-NO_OPINION = _nfc(["Tối nay mấy giờ chiếu vậy mọi người?", "Ai xem tối qua chưa?",
-                   "Cho mình xin link xem lại với.", "Có ai biết bài hát cuối tên gì không?",
-                   "Lần đầu mình xem", "Điểm danh những ai đang xem nào", "Tuần sau có chiếu không ạ?",
-                   "Xem lại lần thứ 3 rồi", "Mình xem trên app", "Kênh nào chiếu vậy?",
-                   "Bao giờ có tập mới vậy ad?", "Tag bạn bè vào xem cùng nè",
-                   "Đang xem ở quê với cả nhà", "Đã xem", "Hóng", "Chỗ mình mất sóng rồi"])
+SPLITS = ("train", "heldout")
+SLICES = ("no_diacritics", "teencode", "emoji", "negation", "multi_clause", "comparison",
+          "heldout_phrasing", "no_tuple")
+TEENCODE_RATIO = 0.15
+PARTIAL_DIACRITICS_RATIO = 0.05
+NOISE_RATIO = 0.08  # filler words before or after a clause
+NAMED_ENTITY_RATIO = 0.06  # people entities with a random name ("MC Tường Vy")
+HELDOUT_COMMENT_RATIO = 0.25  # held-out split: comments that may use held-out wordings
+HELDOUT_TEMPLATE_RATIO = 0.2
+HELDOUT_TEMPLATES = ("vua_vua", "khong_nhung", "question", "phai_noi_la", "nen")
+_EMOJI_CHARS = {c for e in L.EMOJIS for c in e if unicodedata.category(c) == "So"}
+_TEEN_MAX_WORDS = max(len(k.split()) for k in L.TEENCODE)
 
 
 def strip_diacritics(text: str) -> str:
@@ -230,15 +72,17 @@ def strip_diacritics(text: str) -> str:
     """
     out = []
     for ch in text:
-        if ch == "đ":
-            out.append("d")
-            continue
-        if ch == "Đ":
-            out.append("D")
+        if ch in "đĐ":
+            out.append("d" if ch == "đ" else "D")
             continue
         base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
         out.append(base if len(base) == 1 else ch)
     return "".join(out)
+
+
+def _strip_some_words(rng: random.Random, text: str, p: float = 0.5) -> str:
+    """Strips the diacritics of about a fraction p of the words (length preserving)."""
+    return re.sub(r"\S+", lambda m: strip_diacritics(m.group()) if rng.random() < p else m.group(), text)
 
 
 def _case_map(text: str, fn) -> str:
@@ -246,201 +90,380 @@ def _case_map(text: str, fn) -> str:
     return "".join(fn(c) if len(fn(c)) == 1 else c for c in text)
 
 
-class _Builder:
-    """Appends text segments and remembers code point spans."""
+def _capitalize_sentences(text: str) -> str:
+    chars = list(text)
+    start = True
+    for i, c in enumerate(chars):
+        if start and c.isalpha():
+            if len(c.upper()) == 1:
+                chars[i] = c.upper()
+            start = False
+        elif c in ".!?\n":
+            start = True
+    return "".join(chars)
 
-    def __init__(self):
+
+def _teencode(rng: random.Random, s: str, p: float = 0.6) -> str:
+    """Replaces words/phrases of s by chat spellings (longest phrase first, each with prob. p)."""
+    words = s.split(" ")
+    out, i = [], 0
+    while i < len(words):
+        for n in range(min(_TEEN_MAX_WORDS, len(words) - i), 0, -1):
+            phrase = " ".join(words[i:i + n])
+            subs = L.TEENCODE.get(phrase.lower())
+            if subs and rng.random() < p:
+                rep = rng.choice(subs)
+                out.append(rep[0].upper() + rep[1:] if phrase[0].isupper() else rep)
+                i += n
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return " ".join(out)
+
+
+class _Comment:
+    """A comment under construction: text segments, tuples with code point spans, slices."""
+
+    def __init__(self, rng: random.Random, split: str, teencode: bool):
+        if split not in SPLITS:
+            raise ValueError("split must be one of %s, got %r" % (SPLITS, split))
+        self.rng = rng
+        self.heldout = split == "heldout" and rng.random() < HELDOUT_COMMENT_RATIO
+        self.teencode = teencode
         self.parts: List[str] = []
         self.length = 0
+        self.tuples: List[Dict] = []
+        self.slices = set()
+        self.clauses = 0
 
-    def add(self, s: str) -> Tuple[int, int]:
+    def add(self, s: str) -> List[int]:
+        if self.teencode:
+            t = _teencode(self.rng, s)
+            if t != s:
+                self.slices.add("teencode")
+            s = t
         b = self.length
         self.parts.append(s)
         self.length += len(s)
-        return b, self.length
+        return [b, self.length]
+
+    def pick(self, seen: Sequence, held: Sequence = (), p: float = 0.25):
+        """A choice from seen; in a held-out comment one from held with probability 2p."""
+        if self.heldout and held and self.rng.random() < 2 * p:
+            self.slices.add("heldout_phrasing")
+            return self.rng.choice(held)
+        return self.rng.choice(seen)
+
+    def tuple(self, ent_span: Optional[List[int]], op_span: List[int], aspect: str, sentiment: str):
+        self.tuples.append({"aspect": aspect, "sentiment": sentiment,
+                            "entity_span": ent_span or [0, 0], "opinion_span": op_span})
 
     def text(self) -> str:
         return "".join(self.parts)
 
 
-def _pick_sentiment(rng: random.Random, allow_neutral: bool = True) -> str:
+def _syllable(rng: random.Random) -> str:
+    return rng.choice(L.SYLLABLE_ONSETS) + rng.choice(L.SYLLABLE_VOWELS) + rng.choice(L.SYLLABLE_CODAS)
+
+
+def _name(rng: random.Random) -> str:
+    return " ".join(_syllable(rng).capitalize() for _ in range(rng.randint(1, 3)))
+
+
+def _noise(rng: random.Random) -> str:
+    """A filler outside the spans: a discourse particle or phrase."""
+    return rng.choice(L.NOISE)
+
+
+def _sentiment(rng: random.Random, allow_neutral: bool = True) -> str:
     r = rng.random()
     if not allow_neutral:
         return POS if r < 0.5 else NEG
     return POS if r < 0.45 else (NEG if r < 0.85 else NEU)
 
 
-def _make_opinion(rng: random.Random, lex: Dict, sentiment: str) -> str:
+def _opinion(c: _Comment, lex: Dict, sentiment: str) -> str:
+    rng = c.rng
     if sentiment == NEU:
-        s = rng.choice(NEUTRAL)
-        if s == "bình thường" and rng.random() < 0.3:
-            s = "khá bình thường"
-        return s
+        return rng.choice(L.NEUTRAL)
     if sentiment == POS:
-        if lex.get("neg_negatable") and rng.random() < 0.1:
-            pre, suf = rng.choice(NEGATORS_OF_NEG)
+        if lex.get("neg_negatable") and rng.random() < 0.12:
+            c.slices.add("negation")
+            pre, suf = rng.choice(L.NEGATORS_OF_NEG)
             return pre + rng.choice(lex["neg_negatable"]) + suf
-        pre, suf = rng.choice(INTENS_POS)
+        pre, suf = c.pick(L.INTENS_POS, L.INTENS_HELDOUT, 0.04)
         return pre + rng.choice(lex["pos"]) + suf
-    # negative: negated positive or negative adjective
     if rng.random() < 0.3:
-        pre, suf = rng.choice(NEGATORS)
+        c.slices.add("negation")
+        pre, suf = c.pick(L.NEGATORS, L.NEGATORS_HELDOUT, 0.08)
         return pre + rng.choice(lex["pos"]) + suf
-    pre, suf = rng.choice(INTENS_NEG)
+    pre, suf = c.pick(L.INTENS_NEG, L.INTENS_HELDOUT, 0.04)
     return pre + rng.choice(lex["neg"]) + suf
 
 
-def _entity_clause(rng: random.Random, b: _Builder, group_name: str, spans: List[Dict]):
-    group = GROUPS[group_name]
+def _comparison(c: _Comment, lex: Dict, sentiment: str) -> Tuple[str, str]:
+    """(comparative opinion, text after it) for a positive or negative comparison."""
+    rng = c.rng
+    c.slices.add("comparison")
+    ref = c.pick(L.COMPARE_REFS, L.COMPARE_REFS_HELDOUT, 0.25)
+    if sentiment == POS:
+        adj, r = rng.choice(lex["pos"]), rng.random()
+        if r < 0.6:
+            return adj + " hơn", (" " + ref if rng.random() < 0.75 else "")
+        if r < 0.8:
+            return adj + " hơn hẳn", " " + ref
+        return adj + " hơn nhiều", " so với " + ref
+    r = rng.random()
+    if r < 0.4:
+        c.slices.add("negation")
+        return "không " + rng.choice(lex["pos"]) + " bằng", " " + ref
+    if r < 0.85:
+        return rng.choice(lex["neg"]) + " hơn", (" " + ref if rng.random() < 0.75 else "")
+    return rng.choice(["kém hơn", "kém xa", "thua xa", "tệ hơn"]), " " + ref
+
+
+def _template(c: _Comment, first: bool) -> str:
+    rng = c.rng
+    if c.heldout and rng.random() < HELDOUT_TEMPLATE_RATIO:
+        c.slices.add("heldout_phrasing")
+        return rng.choice(HELDOUT_TEMPLATES)
+    r = rng.random()
+    if first and r < 0.07:
+        return "opinion_first"
+    if r < 0.18:
+        return "comparison"
+    return "two_ops" if r < 0.40 else "basic"
+
+
+def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
+    rng = c.rng
+    group = L.GROUPS[group_name]
     frame = rng.choice(group["frames"])
     aspect = frame.get("aspect", group["aspect"])
-    ent = rng.choice(group["entities"])
-    ent_span = b.add(ent)
-    b.add(" ")
-    mod = rng.choice(MODIFIERS)
-    if mod:
-        b.add(mod)
-    verb = rng.choice(frame["verbs"])
-    if verb:
-        b.add(verb + " ")
-    n_ops = 1 if rng.random() < 0.75 else 2
-    prev = None
-    # Neutral opinions are shared by all frames; a frame that overrides its group's aspect
-    # (e.g. "chương trình" + "dài" -> Thời lượng) takes none, so the aspect stays unambiguous.
+    # Neutral opinions are shared by all frames; a frame that overrides its group's aspect takes
+    # none, so the aspect stays unambiguous.
     allow_neutral = "aspect" not in frame
+    ent = c.pick(group["entities"], group["heldout"], 0.08)
+    named = group_name in L.NAMED_ROLES and rng.random() < NAMED_ENTITY_RATIO
+    if named:
+        ent = rng.choice(L.NAMED_ROLES[group_name]) + " " + _name(rng)
+    template = _template(c, first)
+    if template == "opinion_first" and ent[-1].isdigit():
+        template = "basic"  # "Tập 5!": sentencepiece merges the digit with the punctuation after it
+    c.clauses += 1
+
+    if template == "opinion_first":
+        sent = _sentiment(rng, allow_neutral)
+        op_span = c.add(_opinion(c, frame, sent))
+        c.add(rng.choice(L.OPINION_FIRST_SEPS))
+        c.tuple(c.add(ent), op_span, aspect, sent)
+        return
+
+    if template == "question":
+        c.add("sao ")
+    ent_span = c.add(ent)
+    c.add(" ")
+    mod = rng.choice(L.MODIFIERS)
+    if mod and mod.strip() not in ent:
+        c.add(mod)
+    elif not named and rng.random() < NOISE_RATIO / 2:  # (a name's end must stay visible)
+        c.add(_noise(rng) + " ")
+    verb = rng.choice(frame["verbs"])
+    if verb and template not in ("khong_nhung", "phai_noi_la"):
+        c.add(verb + " ")
+
+    if template == "comparison" and allow_neutral:
+        sent = _sentiment(rng, allow_neutral=False)
+        op, after = _comparison(c, frame, sent)
+        c.tuple(ent_span, c.add(op), aspect, sent)
+        if after:
+            c.add(after)
+        return
+    if template in ("vua_vua", "khong_nhung"):
+        sent = _sentiment(rng, allow_neutral=False)
+        words = rng.sample(frame["pos" if sent == POS else "neg"], 2)
+        c.add("vừa " if template == "vua_vua" else "không những ")
+        c.tuple(ent_span, c.add(words[0]), aspect, sent)
+        c.add(" vừa " if template == "vua_vua" else " mà còn ")
+        c.tuple(ent_span, c.add(words[1]), aspect, sent)
+        return
+    if template in ("question", "phai_noi_la", "nen"):
+        if template == "phai_noi_la":
+            c.add("phải nói là ")
+        sent = _sentiment(rng, allow_neutral)
+        c.tuple(ent_span, c.add(_opinion(c, frame, sent)), aspect, sent)
+        c.add(rng.choice(L.QUESTION_ENDS_HELDOUT) if template == "question"
+              else " nên " + rng.choice(L.CONSEQUENCES_HELDOUT) if template == "nen" else "")
+        return
+
+    n_ops = 1 if template in ("basic", "comparison") else (2 if rng.random() < 0.85 else 3)
+    prev = None
     for k in range(n_ops):
-        sent = _pick_sentiment(rng, allow_neutral)
-        if k > 0:
-            contrast = (sent != prev)
-            b.add(rng.choice(INNER_JOINERS_CONTRAST if contrast else INNER_JOINERS))
-        op = _make_opinion(rng, frame, sent)
-        op_span = b.add(op)
-        spans.append({"aspect": aspect, "sentiment": sent, "entity_span": list(ent_span),
-                      "opinion_span": list(op_span)})
+        sent = _sentiment(rng, allow_neutral)
+        if k:
+            c.add(rng.choice(L.INNER_JOINERS_CONTRAST if sent != prev else L.INNER_JOINERS))
+        c.tuple(ent_span, c.add(_opinion(c, frame, sent)), aspect, sent)
         prev = sent
-    return prev
 
 
-def _generic_clause(rng: random.Random, b: _Builder, spans: List[Dict], first: bool):
-    filler = rng.choice(GENERIC_FILLERS)
+def _generic_clause(c: _Comment, first: bool) -> None:
+    filler = c.pick(L.GENERIC_FILLERS, L.GENERIC_FILLERS_HELDOUT, 0.2)
     if filler:
-        b.add(filler if first else filler[0].lower() + filler[1:])
-    sent = _pick_sentiment(rng)
-    op = _make_opinion(rng, GENERIC, sent)
-    op_span = b.add(op)
-    spans.append({"aspect": "Chung", "sentiment": sent, "entity_span": [0, 0],
-                  "opinion_span": list(op_span)})
+        c.add(filler if first else filler[0].lower() + filler[1:])
+    sent = _sentiment(c.rng)
+    c.tuple(None, c.add(_opinion(c, L.GENERIC, sent)), "Chung", sent)
+    c.clauses += 1
 
 
-def _capitalize_sentences(text: str) -> str:
-    chars = list(text)
-    start = True
-    for i, c in enumerate(chars):
-        if start and c.isalpha():
-            u = c.upper()
-            if len(u) == 1:
-                chars[i] = u
-            start = False
-        elif c in ".!?":
-            start = True
-        elif start and not c.isspace() and not c.isalpha():
-            # digits, emoji... the next letter still starts a sentence only after punctuation
-            pass
-    return "".join(chars)
+def _emojis(rng: random.Random, k_max: int = 3) -> str:
+    return "".join(rng.choice(L.EMOJIS) for _ in range(rng.randint(1, k_max)))
 
 
-def generate_one(rng: random.Random, idx: str, no_diacritics_ratio: float = 0.25) -> Dict:
-    b = _Builder()
-    spans: List[Dict] = []
+def _body(c: _Comment) -> None:
+    rng = c.rng
     r = rng.random()
     if r < 0.05:
-        b.add(rng.choice(NO_OPINION))
+        c.add(rng.choice(L.NO_OPINION))
         if rng.random() < 0.3:
-            b.add(" " + rng.choice(EMOJIS))
-    elif r < 0.17:
-        n = 1 if rng.random() < 0.7 else 2
-        for k in range(n):
+            c.add(" " + _emojis(rng))
+        return
+    if r < 0.065:
+        c.add(_emojis(rng, 4))
+        return
+    if r < 0.16:
+        for k in range(1 if rng.random() < 0.7 else 2):
             if k:
-                b.add(rng.choice([". ", "! ", ", ", ". "]))
-            _generic_clause(rng, b, spans, first=(k == 0))
-    else:
-        prefix = rng.choice(PREFIXES)
-        if prefix:
-            b.add(prefix)
-        rr = rng.random()
-        n = 1 if rr < 0.4 else (2 if rr < 0.82 else 3)
-        names = list(GROUP_WEIGHTS)
-        weights = [GROUP_WEIGHTS[g] for g in names]
-        used: List[str] = []
-        for k in range(n):
+                c.add(rng.choice([". ", "! ", ", ", ". "]))
+            _generic_clause(c, first=(k == 0))
+        return
+    prefix = c.pick(L.PREFIXES, L.PREFIXES_HELDOUT, 0.08)
+    if prefix:
+        c.add(prefix)
+    rr = rng.random()
+    n = 1 if rr < 0.35 else (2 if rr < 0.72 else (3 if rr < 0.92 else 4))
+    names = list(L.GROUP_WEIGHTS)
+    weights = [L.GROUP_WEIGHTS[g] for g in names]
+    used: List[str] = []
+    for k in range(n):
+        g = rng.choices(names, weights)[0]
+        for _ in range(5):
+            if g not in used:
+                break
             g = rng.choices(names, weights)[0]
-            tries = 0
-            while g in used and tries < 5:
-                g = rng.choices(names, weights)[0]
-                tries += 1
-            used.append(g)
-            if k:
-                j = rng.choice(JOINERS_CONTRAST + JOINERS_ANY)
-                b.add(j)
-            _entity_clause(rng, b, g, spans)
-    # end punctuation / emoji / trailing sentence
-    if spans:
-        p = rng.choice(END_PUNCT)
-        if p:
-            b.add(p)
-        if rng.random() < 0.15:
-            b.add(" " + "".join(rng.choice(EMOJIS) for _ in range(rng.randint(1, 3))))
-        if rng.random() < 0.06:
-            if not p or p[-1] not in ".!?":
-                b.add(".")
-            b.add(" " + rng.choice(SUFFIX_SENTENCES))
-    text = b.text()
+        used.append(g)
+        if k:
+            if rng.random() < 0.08:
+                c.add(" " + _emojis(rng, 2))
+            if rng.random() < NOISE_RATIO:
+                c.add(", " + _noise(rng))
+            c.add(c.pick(L.JOINERS_CONTRAST + L.JOINERS_ANY, L.JOINERS_HELDOUT, 0.08))
+        if rng.random() < NOISE_RATIO:
+            c.add(_noise(rng) + ", ")
+        _entity_clause(c, g, first=(k == 0))
+
+
+def _ending(c: _Comment) -> None:
+    rng = c.rng
+    p = rng.choice(L.END_PUNCT)
+    if p:
+        c.add(p)
+    if rng.random() < 0.15:
+        c.add(" " + _emojis(rng))
+    if rng.random() < 0.06:
+        if not p or p[-1] not in ".!?":
+            c.add(".")
+        c.add(" " + rng.choice(L.SUFFIX_SENTENCES))
+
+
+def generate_one(rng: random.Random, idx: str, no_diacritics_ratio: float = 0.25,
+                 split: str = "train") -> Dict:
+    c = _Comment(rng, split, teencode=rng.random() < TEENCODE_RATIO)
+    _body(c)
+    if c.tuples:
+        _ending(c)
+    text = c.text()
     style = rng.random()
-    if style < 0.15:
+    if style < (0.6 if c.teencode else 0.15):
         text = _case_map(text, str.lower)
-    elif style < 0.18:
+    elif style > 0.97:
         text = _case_map(text, str.upper)
     else:
         text = _capitalize_sentences(text)
     if rng.random() < no_diacritics_ratio:
-        text = strip_diacritics(text)
-    assert len(text) == b.length
+        stripped = strip_diacritics(text)
+        if stripped != text:
+            c.slices.add("no_diacritics")
+        text = stripped
+    elif rng.random() < PARTIAL_DIACRITICS_RATIO:
+        text = _strip_some_words(rng, text)
+    assert len(text) == c.length
+    if any(ch in _EMOJI_CHARS for ch in text):
+        c.slices.add("emoji")
+    if c.clauses >= 2:
+        c.slices.add("multi_clause")
+    if not c.tuples:
+        c.slices.add("no_tuple")
     tuples = []
-    for s in spans:
-        eb, ee = s["entity_span"]
-        ob, oe = s["opinion_span"]
-        tuples.append({
-            "entity": text[eb:ee],
-            "aspect": s["aspect"],
-            "opinion": text[ob:oe],
-            "sentiment": s["sentiment"],
-            "entity_span": [eb, ee],
-            "opinion_span": [ob, oe],
-        })
-    return {"id": idx, "text": text, "tuples": tuples}
+    for t in c.tuples:
+        (eb, ee), (ob, oe) = t["entity_span"], t["opinion_span"]
+        tuples.append({"entity": text[eb:ee], "aspect": t["aspect"], "opinion": text[ob:oe],
+                       "sentiment": t["sentiment"], "entity_span": [eb, ee], "opinion_span": [ob, oe]})
+    return {"id": idx, "text": text, "tuples": tuples, "slices": sorted(c.slices)}
+
+
+def pairing_errors(ex: Dict) -> List[str]:
+    """Tuples whose entity is not the one the contract's decoder would pair with the opinion.
+
+    The decoder takes the nearest entity span ending before the opinion, else the nearest one
+    starting after it, else none.  Generated data must follow that rule to be learnable.
+    """
+    ents = sorted({tuple(t["entity_span"]) for t in ex["tuples"] if t["entity"]})
+    errs = []
+    for t in ex["tuples"]:
+        ob, oe = t["opinion_span"]
+        before = [e for e in ents if e[1] <= ob]
+        after = [e for e in ents if e[0] >= oe]
+        want = max(before, key=lambda e: e[1]) if before else (min(after) if after else None)
+        got = tuple(t["entity_span"]) if t["entity"] else None
+        if want != got:
+            errs.append("opinion %r: entity %r, the decoder would pair %r" % (
+                t["opinion"], t["entity"], ex["text"][want[0]:want[1]] if want else ""))
+    return errs
 
 
 def concat_examples(parts: Sequence[Dict], idx: str, sep: str = " ") -> Dict:
     """Joins comments into one long comment, shifting the spans.
 
-    Only comments whose tuples all have an entity (or that have no tuple) may be joined: an
-    entity-less opinion after another comment's entity would be paired with that entity.
+    Raises ValueError when the joined comment breaks the decoder's pairing rule (an entity-less
+    or opinion-first comment after another comment's entity).
     """
-    texts, tuples, off = [], [], 0
+    texts, tuples, slices, off = [], [], {"multi_clause"}, 0
     for k, p in enumerate(parts):
-        if any(not t["entity"] for t in p["tuples"]):
-            raise ValueError("cannot join a comment with an entity-less opinion: %r" % p["text"])
         if k:
             texts.append(sep)
             off += len(sep)
         for t in p["tuples"]:
             t = dict(t)
-            t["entity_span"] = [t["entity_span"][0] + off, t["entity_span"][1] + off]
+            t["entity_span"] = [t["entity_span"][0] + off, t["entity_span"][1] + off] if t["entity"] else [0, 0]
             t["opinion_span"] = [t["opinion_span"][0] + off, t["opinion_span"][1] + off]
             tuples.append(t)
         texts.append(p["text"])
+        slices.update(p.get("slices", ()))
         off += len(p["text"])
-    return {"id": idx, "text": "".join(texts), "tuples": tuples}
+    slices.discard("no_tuple")
+    if not tuples:
+        slices.add("no_tuple")
+    ex = {"id": idx, "text": "".join(texts), "tuples": tuples, "slices": sorted(slices)}
+    errs = pairing_errors(ex)
+    if errs:
+        raise ValueError("cannot join these comments: %s" % errs[0])
+    return ex
+
+
+def _joinable(e: Dict) -> bool:
+    # every opinion has an entity before it: such comments can follow any other comment
+    return all(t["entity"] and t["entity_span"][1] <= t["opinion_span"][0] for t in e["tuples"])
 
 
 def generate_long(n: int, seed: int, min_parts: int = 4, max_parts: int = 14,
@@ -449,22 +472,21 @@ def generate_long(n: int, seed: int, min_parts: int = 4, max_parts: int = 14,
     rng = random.Random(seed)
     out = []
     pool: List[Dict] = []
-    i = 0
     while len(out) < n:
         while len(pool) < max_parts:
             e = generate_one(rng, "p", 0.25)
-            if all(t["entity"] for t in e["tuples"]):
+            if _joinable(e):
                 pool.append(e)
         k = rng.randint(min_parts, max_parts)
         parts, pool = pool[:k], pool[k:]
-        out.append(concat_examples(parts, "%s-%d-%06d" % (prefix, seed, i)))
-        i += 1
+        out.append(concat_examples(parts, "%s-%d-%06d" % (prefix, seed, len(out))))
     return out
 
 
-def generate(n: int, seed: int, prefix: str = "gen", no_diacritics_ratio: float = 0.25) -> List[Dict]:
+def generate(n: int, seed: int, prefix: str = "gen", no_diacritics_ratio: float = 0.25,
+             split: str = "train") -> List[Dict]:
     rng = random.Random(seed)
-    return [generate_one(rng, "%s-%d-%06d" % (prefix, seed, i), no_diacritics_ratio)
+    return [generate_one(rng, "%s-%d-%06d" % (prefix, seed, i), no_diacritics_ratio, split)
             for i in range(n)]
 
 
@@ -484,10 +506,11 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--prefix", default="gen")
+    ap.add_argument("--split", choices=SPLITS, default="train")
     ap.add_argument("--no-diacritics-ratio", type=float, default=0.25)
     ap.add_argument("--output", default="-")
     args = ap.parse_args(argv)
-    rows = generate(args.n, args.seed, args.prefix, args.no_diacritics_ratio)
+    rows = generate(args.n, args.seed, args.prefix, args.no_diacritics_ratio, args.split)
     if args.output == "-":
         for r in rows:
             sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -41,11 +41,37 @@ def breakdown(gold, pred) -> List[Tuple[str, Dict]]:
     return rows
 
 
+def slice_breakdown(examples: Sequence[Dict], pred: Sequence[Sequence[Dict]],
+                    slices: Sequence[str]) -> List[Tuple[str, Dict]]:
+    """Tuple-level scores overall and over the comments of each slice (examples[i]["slices"]).
+
+    Also "seen_phrasing": the comments without a held-out wording.  Each row's dict has
+    "comments", the number of comments in the slice.
+    """
+    gold = [e["tuples"] for e in examples]
+    rows = []
+
+    def add(name, keep):
+        idx = [i for i, e in enumerate(examples) if keep(e)]
+        s = score([gold[i] for i in idx], [pred[i] for i in idx])
+        s["comments"] = len(idx)
+        rows.append((name, s))
+
+    add("overall", lambda e: True)
+    add("seen_phrasing", lambda e: "heldout_phrasing" not in e.get("slices", ()))
+    for name in slices:
+        add(name, lambda e, n=name: n in e.get("slices", ()))
+    return rows
+
+
 def format_table(rows: Iterable[Tuple[str, Dict]]) -> str:
     rows = list(rows)
     w = max(len(r[0]) for r in rows) + 2
-    lines = ["%-*s %7s %7s %7s %6s %6s %6s" % (w, "", "P", "R", "F1", "tp", "gold", "pred")]
+    with_n = any("comments" in s for _, s in rows)
+    head = "%-*s %7s %7s %7s %6s %6s %6s" % (w, "", "P", "R", "F1", "tp", "gold", "pred")
+    lines = [head + (" %8s" % "comments" if with_n else "")]
     for name, s in rows:
-        lines.append("%-*s %7.4f %7.4f %7.4f %6d %6d %6d" % (
-            w, name, s["precision"], s["recall"], s["f1"], s["tp"], s["gold"], s["pred"]))
+        line = "%-*s %7.4f %7.4f %7.4f %6d %6d %6d" % (
+            w, name, s["precision"], s["recall"], s["f1"], s["tp"], s["gold"], s["pred"])
+        lines.append(line + (" %8d" % s["comments"] if with_n else ""))
     return "\n".join(lines)

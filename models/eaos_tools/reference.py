@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .decode import decode
-from .tokenization import Tokenizer, pad_batch
+from .tokenization import Encoding, Tokenizer, pad_batch
 
 
 def load_model_json(model_dir: str) -> Dict:
@@ -63,14 +63,17 @@ class ReferenceModel:
             ids, mask = pad_batch(encs, self.tokenizer.pad_id)
             out = self.forward(ids, mask)
             for j, (it, enc) in enumerate(zip(chunk, encs)):
-                tuples = decode(enc.text, enc.pieces,
-                                out[self.span_out][j], out[self.aspect_out][j],
-                                out[self.sentiment_out][j],
-                                self.labels[self.span_out], self.labels[self.aspect_out],
-                                self.labels[self.sentiment_out], threshold)
                 results.append({"id": it.get("id"), "truncated": enc.truncated,
-                                "num_tokens": len(enc.input_ids), "tuples": tuples})
+                                "num_tokens": len(enc.input_ids),
+                                "tuples": self.decode_row(enc, out, j, threshold)})
         return results
+
+    def decode_row(self, enc: Encoding, out: Dict[str, np.ndarray], row: int,
+                   threshold: float) -> List[Dict]:
+        """Tuples of one row of a forward() result (the contract's decoding)."""
+        return decode(enc.text, enc.pieces, out[self.span_out][row], out[self.aspect_out][row],
+                      out[self.sentiment_out][row], self.labels[self.span_out],
+                      self.labels[self.aspect_out], self.labels[self.sentiment_out], threshold)
 
     def predict_text(self, text: str, threshold: float = 0.5) -> List[Dict]:
         return self.predict([{"id": "0", "text": text}], threshold)[0]["tuples"]

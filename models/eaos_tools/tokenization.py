@@ -119,11 +119,14 @@ class Tokenizer:
         self.bos_id = bos_id
         self.eos_id = eos_id
 
-    def pieces(self, text: str) -> List[Piece]:
+    def pieces(self, text: str, dropout: float = 0.0) -> List[Piece]:
+        """The pieces of text; dropout > 0 samples a segmentation (BPE-dropout, training only)."""
+        if dropout > 0:
+            return parse_sentencepiece_text(self.sp.SampleEncodeAsSerializedProto(text, -1, dropout))
         return parse_sentencepiece_text(self.sp.EncodeAsSerializedProto(text))
 
-    def encode(self, text: str) -> Encoding:
-        all_pieces = self.pieces(text)
+    def encode(self, text: str, dropout: float = 0.0) -> Encoding:
+        all_pieces = self.pieces(text, dropout)
         keep = max(self.max_length - 2, 0)
         kept = all_pieces[:keep]
         ids = [self.bos_id] + [p.id for p in kept] + [self.eos_id]

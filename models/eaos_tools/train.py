@@ -1,10 +1,13 @@
-"""End-to-end: synthetic data -> sentencepiece -> training -> TorchScript export -> held-out score.
+"""End-to-end: synthetic data -> sentencepiece -> training -> checkpoint -> export -> held-out score.
 
     cd models && /usr/bin/python3 -m eaos_tools.train --out demo
 
-writes demo/model.pt, demo/tokenizer.model, demo/model.json (see docs/model-contract.md) and
-prints the held-out tuple-level P/R/F1 computed with the reference decoder (threshold 0.5).
-Training follows a wall-clock budget (--max-minutes, default 11; 0 = steps only).
+Trains on the generator's ``train`` split (seed 1) plus long joined comments, saves a checkpoint
+``{"config", "state_dict"}`` and a labels file, and exports them with export.py (the same path a
+user's checkpoint takes: strict tensor checks, model.pt, tokenizer.model, model.json, golden.json).
+Then prints the tuple-level P/R/F1 of the exported directory on evaluate.py's held-out split
+(seed 777, with held-out wordings), overall and per slice.  Training follows a wall-clock budget
+(--max-minutes, default 15; 0 = steps only).
 """
 
 import argparse
@@ -18,22 +21,27 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+# OpenMP threads that spin while waiting make training several times slower on a shared, busy
+# CPU; sleeping waiters cost nothing on an idle one.  Read when torch loads OpenMP, just below.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import ASPECTS, OUTPUTS, SENTIMENTS, SPAN_LABELS, SPECIAL_TOKENS
+import numpy as np  # noqa: E402
+import sentencepiece  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from . import ASPECTS, SENTIMENTS, SPAN_LABELS, SPECIAL_TOKENS
+from . import evaluate
+from .export import default_labels, export, load_checkpoint, save_checkpoint
 from .generate import generate, generate_long, write_jsonl
-from .metrics import breakdown, format_table
-from .model import EAOSConfig, EAOSModel, export_torchscript
+from .model import EAOSConfig, EAOSModel
+from .reference import ReferenceModel
 from .tokenization import Tokenizer, cp_to_byte_map
 
 IGNORE = -100
 ASCII_WS = b" \t\n\v\f\r"
 
-# Seeds: training data, held-out data used at the end of training, and evaluate.py's default.
-TRAIN_SEED = 1
-HELDOUT_SEED = 20240
+TRAIN_SEED = evaluate.TRAIN_SEED  # the held-out split (evaluate.py) uses another seed
 
 
 def train_sentencepiece(corpus: str, prefix: str, vocab_size: int, model_type: str = "bpe") -> str:
@@ -60,7 +68,8 @@ def train_sentencepiece(corpus: str, prefix: str, vocab_size: int, model_type: s
     return prefix + ".model"
 
 
-def token_targets(tok: Tokenizer, ex: Dict) -> Tuple[List[int], List[int], List[int], List[int], int]:
+def token_targets(tok: Tokenizer, ex: Dict, dropout: float = 0.0
+                  ) -> Tuple[List[int], List[int], List[int], List[int], int]:
     """input_ids and per-position targets (span tag, aspect, sentiment) for one example.
 
     A piece belongs to a span when its byte range, trimmed of whitespace, overlaps the span's
@@ -70,7 +79,7 @@ def token_targets(tok: Tokenizer, ex: Dict) -> Tuple[List[int], List[int], List[
     text = ex["text"]
     tb = text.encode("utf-8")
     c2b = cp_to_byte_map(text)
-    enc = tok.encode(text)
+    enc = tok.encode(text, dropout)
     n = len(enc.pieces)
     spans = []  # (byte_b, byte_e, kind, aspect_idx, sentiment_idx)
     seen_ent = set()
@@ -137,121 +146,39 @@ def make_batches(rows, batch_size: int, rng: random.Random, shuffle: bool = True
         yield ids, mask, torch.tensor(pad(1, IGNORE)), torch.tensor(pad(2, IGNORE)), torch.tensor(pad(3, IGNORE))
 
 
-def model_json(name: str, version: str, max_length: int, cfg: EAOSConfig) -> Dict:
-    return {
-        "name": name,
-        "version": version,
-        "max_length": max_length,
-        "tokenizer": "tokenizer.model",
-        "special_tokens": dict(SPECIAL_TOKENS),
-        "tag_scheme": "BIO",
-        "span_labels": list(SPAN_LABELS),
-        "aspects": list(ASPECTS),
-        "sentiments": list(SENTIMENTS),
-        "outputs": dict(OUTPUTS),
-        "architecture": cfg.to_dict(),
-    }
+def training_data(n_train: int, n_long: int, seed: int) -> List[Dict]:
+    """The train split plus long joined comments (every position up to max_length is trained,
+    and truncation is seen)."""
+    return generate(n_train, seed, prefix="train") + generate_long(n_long, seed + 1, prefix="train-long")
 
 
-def evaluate_dir(model_dir: str, heldout: List[Dict], threshold: float = 0.5, batch_size: int = 32):
-    from .reference import ReferenceModel
-    ref = ReferenceModel(model_dir)
-    pred = ref.predict([{"id": e["id"], "text": e["text"]} for e in heldout], threshold, batch_size)
-    return breakdown([e["tuples"] for e in heldout], [p["tuples"] for p in pred])
+def check_special_tokens(tok: Tokenizer) -> None:
+    actual = {"pad_id": tok.sp.pad_id(), "unk_id": tok.sp.unk_id(), "bos_id": tok.sp.bos_id(),
+              "eos_id": tok.sp.eos_id()}
+    assert actual == SPECIAL_TOKENS, (actual, SPECIAL_TOKENS)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="train and export the EAOS demo model")
-    ap.add_argument("--out", default="demo", help="model directory to write")
-    ap.add_argument("--name", default="eaos-demo")
-    ap.add_argument("--version", default="1.0.0")
-    ap.add_argument("--work", default=None, help="scratch directory (default: a temp dir)")
-    ap.add_argument("--n-train", type=int, default=30000)
-    ap.add_argument("--n-long", type=int, default=1500, help="extra long training comments")
-    ap.add_argument("--n-heldout", type=int, default=2000)
-    ap.add_argument("--train-seed", type=int, default=TRAIN_SEED)
-    ap.add_argument("--heldout-seed", type=int, default=HELDOUT_SEED)
-    ap.add_argument("--vocab-size", type=int, default=3000)
-    ap.add_argument("--spm-model-type", default="bpe", choices=["unigram", "bpe"])
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--ffn", type=int, default=256)
-    ap.add_argument("--max-length", type=int, default=128)
-    ap.add_argument("--dropout", type=float, default=0.05)
-    ap.add_argument("--epochs", type=float, default=6)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--warmup", type=float, default=0.05, help="fraction of steps")
-    ap.add_argument("--max-minutes", type=float, default=11.0,
-                    help="training-loop time budget; the LR schedule follows it (0: steps only)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0, help="torch/shuffle seed")
-    args = ap.parse_args(argv)
+def loss_fn(out: Dict[str, torch.Tensor], tags, asp, sen, smoothing: float) -> torch.Tensor:
+    def ce(logits, target, n):
+        # summed then divided by the number of targets: a batch without any opinion piece (all
+        # IGNORE) contributes 0 instead of the NaN of an empty mean
+        target = target.reshape(-1)
+        total = F.cross_entropy(logits.reshape(-1, n), target, ignore_index=IGNORE,
+                                label_smoothing=smoothing, reduction="sum")
+        return total / (target != IGNORE).sum().clamp(min=1)
+    return (ce(out["span_logits"], tags, len(SPAN_LABELS)) + ce(out["aspect_logits"], asp, len(ASPECTS))
+            + ce(out["sentiment_logits"], sen, len(SENTIMENTS)))
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    t0 = time.time()
 
-    work = args.work or tempfile.mkdtemp(prefix="eaos-train-")
-    os.makedirs(work, exist_ok=True)
-    os.makedirs(args.out, exist_ok=True)
-
-    # 1. data: different seeds; held-out texts that also occur in training are dropped.
-    train = generate(args.n_train, args.train_seed, prefix="train")
-    # long comments so that every position up to max_length is trained (and truncation seen)
-    train += generate_long(args.n_long, args.train_seed + 1, prefix="train-long")
-    heldout_all = generate(args.n_heldout, args.heldout_seed, prefix="heldout")
-    train_texts = {e["text"] for e in train}
-    heldout = [e for e in heldout_all if e["text"] not in train_texts]
-    write_jsonl(os.path.join(work, "train.jsonl"), train)
-    write_jsonl(os.path.join(work, "heldout.jsonl"), heldout)
-    print("data: %d train (%d of them long), %d held-out (%d dropped as seen in training)" % (
-        len(train), args.n_long, len(heldout), len(heldout_all) - len(heldout)), flush=True)
-
-    # 2. tokenizer
-    corpus = os.path.join(work, "corpus.txt")
-    with open(corpus, "w", encoding="utf-8") as f:
-        for e in train[:args.n_train]:  # the long comments only repeat these
-            f.write(e["text"].replace("\n", " ") + "\n")
-    spm_model = train_sentencepiece(corpus, os.path.join(work, "spm"), args.vocab_size, args.spm_model_type)
-    shutil.copyfile(spm_model, os.path.join(args.out, "tokenizer.model"))
-    tok = Tokenizer(spm_model, args.max_length, **SPECIAL_TOKENS)
-    vocab_size = tok.sp.get_piece_size()
-    for k, v in SPECIAL_TOKENS.items():
-        piece = {"pad_id": tok.sp.pad_id(), "unk_id": tok.sp.unk_id(), "bos_id": tok.sp.bos_id(),
-                 "eos_id": tok.sp.eos_id()}[k]
-        assert piece == v, (k, piece, v)
-    print("tokenizer: vocab %d" % vocab_size, flush=True)
-
-    # 3. targets
-    rows = []
-    straddle = 0
-    for e in train:
-        ids, tags, asp, sen, s = token_targets(tok, e)
-        straddle += s
-        rows.append((ids, tags, asp, sen))
-    lens = [len(r[0]) for r in rows]
-    print("targets: mean length %.1f tokens, max %d, pieces straddling a span edge: %d" % (
-        float(np.mean(lens)), max(lens), straddle), flush=True)
-
-    # 4. train
-    cfg = EAOSConfig(vocab_size=vocab_size, hidden=args.hidden, layers=args.layers, heads=args.heads,
-                     ffn=args.ffn, max_length=args.max_length, dropout=args.dropout)
-    model = EAOSModel(cfg)
+def train_model(model: EAOSModel, rows, args, rng: random.Random, t0: float) -> None:
+    """AdamW, linear warmup then linear decay over the larger of the step fraction and the
+    fraction of the time budget used: a busy machine gets fewer steps but a decayed schedule."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
-    steps_per_epoch = math.ceil(len(rows) / args.batch_size)
-    total = max(1, int(steps_per_epoch * args.epochs))
+    total = max(1, int(math.ceil(len(rows) / args.batch_size) * args.epochs))
     warm = max(1, int(total * args.warmup))
-
-    # Linear warmup, then linear decay to 0 over the training "progress", which is the larger of
-    # the fraction of steps done and the fraction of the time budget used: on a slow or busy
-    # machine training ends on time with a fully decayed learning rate (fewer steps).
     budget = args.max_minutes * 60 if args.max_minutes > 0 else float("inf")
     t_train = time.time()
 
@@ -263,23 +190,15 @@ def main(argv=None):
             return args.lr * (step + 1) / warm
         return args.lr * max(0.0, 1.0 - progress(step)) / max(1e-9, 1.0 - warm / total)
 
-    step = 0
+    step, epoch, stop = 0, 0, False
     model.train()
-    stop = False
-    epoch = 0
     while step < total and not stop:
         epoch += 1
         run_loss, run_n, t_ep = 0.0, 0, time.time()
         for ids, mask, tags, asp, sen in make_batches(rows, args.batch_size, rng):
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            out = model(ids, mask)
-            loss = (F.cross_entropy(out["span_logits"].reshape(-1, len(SPAN_LABELS)), tags.reshape(-1),
-                                    ignore_index=IGNORE)
-                    + F.cross_entropy(out["aspect_logits"].reshape(-1, len(ASPECTS)), asp.reshape(-1),
-                                      ignore_index=IGNORE)
-                    + F.cross_entropy(out["sentiment_logits"].reshape(-1, len(SENTIMENTS)), sen.reshape(-1),
-                                      ignore_index=IGNORE))
+            loss = loss_fn(model(ids, mask), tags, asp, sen, args.label_smoothing)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -295,21 +214,103 @@ def main(argv=None):
                 break
         print("epoch %d: loss %.4f, %d steps, %.0fs (total %.0fs)" % (
             epoch, run_loss / max(1, run_n), run_n, time.time() - t_ep, time.time() - t0), flush=True)
-
-    # 5. export
     model.eval()
-    export_torchscript(model, os.path.join(args.out, "model.pt"))
-    with open(os.path.join(args.out, "model.json"), "w", encoding="utf-8") as f:
-        json.dump(model_json(args.name, args.version, args.max_length, cfg), f, ensure_ascii=False, indent=2)
-        f.write("\n")
-    size_mb = os.path.getsize(os.path.join(args.out, "model.pt")) / 1e6
-    print("exported %s (model.pt %.2f MB)" % (args.out, size_mb), flush=True)
 
-    # 6. held-out score through the exported model and the reference decoder
-    rows_ = evaluate_dir(args.out, heldout, 0.5)
-    print("held-out (seed %d, %d comments, threshold 0.5):" % (args.heldout_seed, len(heldout)))
-    print(format_table(rows_))
-    print("total time %.0fs" % (time.time() - t0))
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="train the EAOS demo model and export it")
+    ap.add_argument("--out", default="demo", help="model directory to write")
+    ap.add_argument("--name", default="eaos-demo")
+    ap.add_argument("--version", default="1.1.0")
+    ap.add_argument("--work", default=None, help="scratch directory (default: a temp dir)")
+    ap.add_argument("--checkpoint", default=None, help="where to save the checkpoint (default: in --work)")
+    ap.add_argument("--n-train", type=int, default=evaluate.TRAIN_N)
+    ap.add_argument("--n-long", type=int, default=1500, help="extra long training comments")
+    ap.add_argument("--train-seed", type=int, default=TRAIN_SEED)
+    ap.add_argument("--n-heldout", type=int, default=evaluate.HELDOUT_N)
+    ap.add_argument("--heldout-seed", type=int, default=evaluate.HELDOUT_SEED)
+    ap.add_argument("--vocab-size", type=int, default=4000)
+    ap.add_argument("--spm-model-type", default="bpe", choices=["unigram", "bpe"])
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=256)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--dropout", type=float, default=0.05)
+    ap.add_argument("--epochs", type=float, default=6)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--warmup", type=float, default=0.05, help="fraction of steps")
+    ap.add_argument("--bpe-dropout", type=float, default=0.1, help="merge dropout probability")
+    ap.add_argument("--bpe-dropout-ratio", type=float, default=0.5,
+                    help="fraction of training comments tokenized with BPE-dropout")
+    ap.add_argument("--label-smoothing", type=float, default=0.05,
+                    help="keeps confidences below 1.0 (a threshold of 1.0 then keeps nothing)")
+    ap.add_argument("--max-minutes", type=float, default=15.0,
+                    help="training-loop time budget; the LR schedule follows it (0: steps only)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="torch/shuffle seed")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    t0 = time.time()
+    work = args.work or tempfile.mkdtemp(prefix="eaos-train-")
+    os.makedirs(work, exist_ok=True)
+
+    # 1. data (the held-out split comes from another seed and drops texts seen in training)
+    train = training_data(args.n_train, args.n_long, args.train_seed)
+    heldout = evaluate.heldout_split(args.n_heldout, args.heldout_seed, args.train_seed, args.n_train)
+    write_jsonl(os.path.join(work, "train.jsonl"), train)
+    write_jsonl(os.path.join(work, "heldout.jsonl"), heldout)
+    print("data: %d train (%d of them long), %d held-out" % (len(train), args.n_long, len(heldout)), flush=True)
+
+    # 2. tokenizer, trained on the training comments only
+    corpus = os.path.join(work, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        for e in train[:args.n_train]:  # the long comments only repeat these
+            f.write(e["text"].replace("\n", " ") + "\n")
+    spm_model = train_sentencepiece(corpus, os.path.join(work, "spm"), args.vocab_size, args.spm_model_type)
+    tok = Tokenizer(spm_model, args.max_length, **SPECIAL_TOKENS)
+    check_special_tokens(tok)
+    print("tokenizer: vocab %d" % tok.sp.get_piece_size(), flush=True)
+
+    # 3. targets
+    # BPE-dropout on some comments: words split into unusual pieces (as unseen words are) keep
+    # their tags, which makes the model robust to segmentations it never saw
+    rows, straddle = [], 0
+    drop_rng = random.Random(args.seed + 1)
+    sentencepiece.set_random_generator_seed(args.seed + 1)
+    for e in train:
+        dropout = args.bpe_dropout if drop_rng.random() < args.bpe_dropout_ratio else 0.0
+        ids, tags, asp, sen, s = token_targets(tok, e, dropout)
+        straddle += s
+        rows.append((ids, tags, asp, sen))
+    lens = [len(r[0]) for r in rows]
+    print("targets: mean length %.1f tokens, max %d, pieces straddling a span edge: %d" % (
+        float(np.mean(lens)), max(lens), straddle), flush=True)
+
+    # 4. train
+    cfg = EAOSConfig(vocab_size=tok.sp.get_piece_size(), hidden=args.hidden, layers=args.layers,
+                     heads=args.heads, ffn=args.ffn, max_length=args.max_length, dropout=args.dropout)
+    model = EAOSModel(cfg)
+    train_model(model, rows, args, rng, t0)
+    t_trained = time.time()
+
+    # 5. checkpoint + labels -> export (the user's path)
+    ckpt_path = args.checkpoint or os.path.join(work, "checkpoint.pt")
+    save_checkpoint(ckpt_path, cfg, model.state_dict())
+    labels = default_labels(args.name, args.version)
+    with open(os.path.join(work, "labels.json"), "w", encoding="utf-8") as f:
+        json.dump(labels, f, ensure_ascii=False, indent=2)
+    export(load_checkpoint(ckpt_path), spm_model, labels, args.out)
+
+    # 6. held-out score of the exported directory through the reference decoder
+    evaluate.report(ReferenceModel(args.out, num_threads=args.threads), heldout, 0.5,
+                    title="held-out seed %d, " % args.heldout_seed)
+    print("training %.0fs, total %.0fs" % (t_trained - t0, time.time() - t0))
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 

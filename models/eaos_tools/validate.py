@@ -7,7 +7,8 @@ Checks: files present; model.json against models/model.schema.json (a small buil
 for the keywords that schema uses) plus the rules a schema cannot say; the tokenizer loads and its
 special ids match; a dummy forward returns every output in "outputs" with shape
 [B, T, len(labels)] and a floating dtype, at T = max_length too; padding does not change outputs
-at real positions.
+at real positions; golden.json, when present, has the documented shape and the Python reference
+reproduces it.
 """
 
 import argparse
@@ -85,6 +86,11 @@ def schema_errors(value: Any, schema: Dict, path: str = "model.json") -> List[st
     return errs
 
 
+def load_schema() -> Dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
 def contract_errors(meta: Dict) -> List[str]:
     """Rules of the contract that the schema does not express."""
     errs = []
@@ -118,9 +124,7 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
             meta = json.load(fh)
     except ValueError as e:
         return errs + ["model.json: not valid JSON: %s" % e]
-    with open(SCHEMA_PATH, encoding="utf-8") as fh:
-        schema = json.load(fh)
-    errs += schema_errors(meta, schema)
+    errs += schema_errors(meta, load_schema())
     errs += contract_errors(meta)
 
     tok_file = meta.get("tokenizer", "tokenizer.model")
@@ -196,7 +200,57 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
         diff = float((a - b).abs().max())
         if diff > 1e-3:
             errs.append("forward: %s at real positions changes with padding (max abs diff %.3g)" % (name, diff))
+    if not errs:
+        del module
+        errs += golden_errors(model_dir, meta)
     return errs
+
+
+def golden_structure_errors(golden: Any, meta: Dict) -> List[str]:
+    """Shape of golden.json (docs/models.md): fields, types, one checksum per model.json output."""
+    if not isinstance(golden, dict):
+        return ["golden.json: expected an object"]
+    errs = []
+    for k in ("threshold", "confidence_tolerance", "logits_rtol"):
+        if not _type_ok(golden.get(k), "number") or golden[k] < 0:
+            errs.append("golden.json.%s: expected a number >= 0, got %r" % (k, golden.get(k)))
+    samples = golden.get("samples")
+    if not isinstance(samples, list) or not samples:
+        return errs + ["golden.json.samples: expected a non-empty array"]
+    outputs = list(meta.get("outputs", {}))
+    for i, s in enumerate(samples):
+        where = "golden.json.samples[%d]" % i
+        if not isinstance(s, dict):
+            errs.append(where + ": expected an object")
+            continue
+        for k, t in (("id", "string"), ("text", "string"), ("num_tokens", "integer"),
+                     ("truncated", "boolean"), ("tuples", "array"), ("logits", "array")):
+            if not _type_ok(s.get(k), t):
+                errs.append("%s.%s: expected %s, got %r" % (where, k, t, s.get(k)))
+        names = [c.get("output") for c in s.get("logits", []) if isinstance(c, dict)]
+        if names != outputs:
+            errs.append("%s.logits: outputs %s, expected %s (model.json.outputs)" % (where, names, outputs))
+    return errs
+
+
+def golden_errors(model_dir: str, meta: Dict) -> List[str]:
+    """golden.json, when present: its structure, then a replay through the Python reference."""
+    path = os.path.join(model_dir, "golden.json")
+    if not os.path.isfile(path):
+        return []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            golden = json.load(fh)
+    except ValueError as e:
+        return ["golden.json: not valid JSON: %s" % e]
+    errs = golden_structure_errors(golden, meta)
+    if errs:
+        return errs
+    from .golden import build, compare
+    from .reference import ReferenceModel
+    samples = [{"id": s["id"], "text": s["text"]} for s in golden["samples"]]
+    replay, _ = build(ReferenceModel(model_dir), samples, golden["threshold"])
+    return ["golden.json: " + d for d in compare(golden, replay)]
 
 
 def main(argv=None):

@@ -90,7 +90,7 @@ class DecodeTest(unittest.TestCase):
         # BOS/EOS rows and extra padding rows say B-OPI: must be ignored
         span[0] = span[-1] = np.eye(5, dtype=np.float32)[SPAN_LABELS.index(BO)] * 9
         span = np.concatenate([span, np.tile(span[-1:], (3, 1))])
-        asp = np.tile(np.eye(7, dtype=np.float32)[1] * 8, (len(span), 1))
+        asp = np.tile(np.eye(len(ASPECTS), dtype=np.float32)[1] * 8, (len(span), 1))
         sen = np.tile(np.eye(3, dtype=np.float32)[0] * 8, (len(span), 1))
         res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.5)
         self.assertEqual([(t["entity"], t["opinion"]) for t in res], [("MC", "hay")])
@@ -162,7 +162,7 @@ class DecodeTest(unittest.TestCase):
         res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.0)
         p_ent = float(np.exp(3.0) / (np.exp(3.0) + 4))
         p_opi = float(np.exp(6.0) / (np.exp(6.0) + 4))
-        p_asp = float(np.exp(2.5) / (np.exp(2.5) + 6))
+        p_asp = float(np.exp(2.5) / (np.exp(2.5) + len(ASPECTS) - 1))
         p_sen = float(np.exp(4.0) / (np.exp(4.0) + 2))
         self.assertEqual(res[0]["aspect"], "Dẫn chương trình")
         self.assertEqual(res[0]["sentiment"], "tiêu cực")

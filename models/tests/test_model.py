@@ -6,6 +6,7 @@ import unittest
 import torch
 
 import _paths  # noqa: F401
+from eaos_tools import ASPECTS
 from eaos_tools.model import EAOSConfig, EAOSModel, export_torchscript
 
 torch.set_num_threads(2)
@@ -23,7 +24,7 @@ class ModelTest(unittest.TestCase):
         out = m(ids, torch.ones_like(ids))
         self.assertEqual(set(out), {"span_logits", "aspect_logits", "sentiment_logits"})
         self.assertEqual(list(out["span_logits"].shape), [3, 11, 5])
-        self.assertEqual(list(out["aspect_logits"].shape), [3, 11, 7])
+        self.assertEqual(list(out["aspect_logits"].shape), [3, 11, len(ASPECTS)])
         self.assertEqual(list(out["sentiment_logits"].shape), [3, 11, 3])
         for v in out.values():
             self.assertEqual(v.dtype, torch.float32)

@@ -41,6 +41,15 @@ class ReferenceTest(unittest.TestCase):
         self.assertEqual([(t["entity"], t["opinion"], t["sentiment"]) for t in tuples],
                          [("Kịch bản", "không hay", "tiêu cực")])
 
+    def test_richer_phrasings(self):
+        def triples(text):
+            return [(t["entity"], t["opinion"], t["sentiment"]) for t in self.ref.predict_text(text)]
+        self.assertEqual(triples("Chuong trinh rat hay"), [("Chuong trinh", "rat hay", "tích cực")])
+        self.assertEqual(triples("kịch bản ko hay"), [("kịch bản", "ko hay", "tiêu cực")])
+        self.assertEqual(triples("Âm thanh không tệ chút nào"), [("Âm thanh", "không tệ chút nào", "tích cực")])
+        self.assertEqual(triples("Sân khấu đẹp hơn mùa trước 😍"), [("Sân khấu", "đẹp hơn", "tích cực")])
+        self.assertEqual(triples("Hay quá, MC"), [("MC", "Hay quá", "tích cực")])
+
     def test_batch_size_invariance(self):
         items = load_fixtures()
         self.assertGreaterEqual(len(items), 50)
@@ -129,9 +138,40 @@ class ReferenceTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout.decode())
 
     def test_demo_size_and_metadata(self):
-        self.assertLess(os.path.getsize(os.path.join(_paths.DEMO_DIR, "model.pt")), 20 * 1024 * 1024)
+        self.assertLess(os.path.getsize(os.path.join(_paths.DEMO_DIR, "model.pt")), 6 * 1000 * 1000)
         meta = self.ref.meta
-        self.assertEqual((meta["name"], meta["version"]), ("eaos-demo", "1.0.0"))
+        self.assertEqual((meta["name"], meta["version"]), ("eaos-demo", "1.1.0"))
+        self.assertTrue(set(meta["aspects"]) >= {"Kịch bản", "Dẫn chương trình", "Khách mời", "Âm thanh",
+                                                  "Hình ảnh", "Thời lượng", "Chung"})
+
+    def test_demo_golden_file(self):
+        with open(os.path.join(_paths.DEMO_DIR, "golden.json"), encoding="utf-8") as f:
+            g = json.load(f)
+        self.assertEqual(g["threshold"], 0.5)
+        first = g["samples"][0]
+        self.assertEqual(first["text"], "Chương trình rất hay")
+        self.assertEqual([(t["entity"], t["aspect"], t["opinion"], t["sentiment"]) for t in first["tuples"]],
+                         [("Chương trình", "Kịch bản", "rất hay", "tích cực")])
+        self.assertTrue(any(s["truncated"] for s in g["samples"]))
+        self.assertTrue(any(not s["tuples"] for s in g["samples"]))
+        # no golden tuple within 20 tolerances of the threshold (float differences cannot flip
+        # it on the C++ side), none at confidence 1.0 (label smoothing)
+        for s in g["samples"]:
+            for t in s["tuples"]:
+                self.assertGreater(t["confidence"] - g["threshold"], 20 * g["confidence_tolerance"], (s["id"], t))
+                self.assertLess(t["confidence"], 1.0, (s["id"], t))
+
+    def test_evaluate_prints_slices(self):
+        import contextlib
+        import io
+        from eaos_tools import evaluate
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            evaluate.main(["--model", _paths.DEMO_DIR, "--n", "60", "--train-n", "0"])
+        out = buf.getvalue()
+        for row in ("overall", "seen_phrasing", "heldout_phrasing", "no_diacritics", "teencode", "emoji",
+                    "negation", "multi_clause", "comparison", "tuple (E,A,O,S)"):
+            self.assertIn("\n" + row + " ", out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import torch
 
 import _paths  # noqa: F401
 from eaos_tools.model import EAOSConfig, EAOSModel, export_torchscript
-from eaos_tools.train import model_json
+from eaos_tools.export import default_labels, model_json
 from eaos_tools.validate import contract_errors, schema_errors, validate
 
 with open(os.path.join(_paths.MODELS_DIR, "model.schema.json"), encoding="utf-8") as _f:
@@ -29,7 +29,8 @@ class _Bad(torch.nn.Module):
 
 class ValidateTest(unittest.TestCase):
     def meta(self):
-        return model_json("eaos-test", "1.2.3", 16, EAOSConfig(vocab_size=40, hidden=16, heads=2, ffn=32, max_length=16))
+        return model_json(default_labels("eaos-test", "1.2.3"),
+                          EAOSConfig(vocab_size=40, hidden=16, heads=2, ffn=32, max_length=16))
 
     def test_good_metadata(self):
         m = self.meta()
@@ -57,16 +58,18 @@ class ValidateTest(unittest.TestCase):
             import sentencepiece as spm
             vocab = spm.SentencePieceProcessor(model_file=os.path.join(d, "tokenizer.model")).get_piece_size()
             cfg = EAOSConfig(vocab_size=vocab, hidden=16, layers=1, heads=2, ffn=32, max_length=16)
-            write_json(os.path.join(d, "model.json"), model_json("eaos-test", "1.0.0", 16, cfg))
+            labels = default_labels("eaos-test", "1.0.0")
+            write_json(os.path.join(d, "model.json"), model_json(labels, cfg))
             self.assertTrue(any("model.pt" in e for e in validate(d)))
             export_torchscript(EAOSModel(cfg), os.path.join(d, "model.pt"))
             self.assertEqual(validate(d), [])
             # max_length larger than the model's position table -> forward fails at T = max_length
-            meta = model_json("eaos-test", "1.0.0", 64, cfg)
+            meta = model_json(labels, cfg)
+            meta["max_length"] = 64
             write_json(os.path.join(d, "model.json"), meta)
             self.assertTrue(any("forward" in e for e in validate(d)))
             # a module missing an output / wrong label count
-            write_json(os.path.join(d, "model.json"), model_json("eaos-test", "1.0.0", 16, cfg))
+            write_json(os.path.join(d, "model.json"), model_json(labels, cfg))
             torch.jit.save(torch.jit.script(_Bad()), os.path.join(d, "model.pt"))
             errs = validate(d)
             self.assertTrue(any("sentiment_logits" in e and "missing" in e for e in errs), errs)

@@ -156,6 +156,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
     calibration.set_bytes_per_token_length(measured->cost.per_token_length);
     calibration.set_probes(static_cast<uint32_t>(measured->probes.size()));
   }
+  // The self-test checks the model itself, not injected faults: it runs on the unwrapped replica.
+  runtime::Model* const plain = replicas.front().get();
   if (options.faults.any()) {
     for (auto& replica : replicas) {
       replica = std::make_unique<runtime::FaultInjectingModel>(std::move(replica), options.faults);
@@ -179,7 +181,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   } else {
     const Engine& e = **engine;
     absl::StatusOr<v1::SelfTest> passed = RunSelfTest(
-        **golden, {&e.config_, e.tokenizer_.get(), e.models_.front().get(), &e.decoder_});
+        **golden, {&e.config_, e.tokenizer_.get(), plain, &e.decoder_});
     if (!passed.ok()) return passed.status();
     report = *std::move(passed);
   }
