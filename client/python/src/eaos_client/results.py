@@ -32,8 +32,8 @@ def _span_struct(tuple_: eaos_pb2.Tuple, name: str) -> dict[str, int] | None:
     return {"begin": span.begin, "end": span.end}
 
 
-def prediction_dicts(result: eaos_pb2.ItemResult) -> list[dict[str, Any]]:
-    """Tuples in the JSON-line shape: spans as [begin, end) lists in code points, or None."""
+def _predictions(result: eaos_pb2.ItemResult, span) -> list[dict[str, Any]]:
+    """Tuples as dicts; `span(tuple_, field_name)` renders the two spans."""
     return [
         {
             "entity": t.entity,
@@ -41,27 +41,21 @@ def prediction_dicts(result: eaos_pb2.ItemResult) -> list[dict[str, Any]]:
             "opinion": t.opinion,
             "sentiment": t.sentiment,
             "confidence": round_confidence(t.confidence),
-            "entity_span": _span_list(t, "entity_span"),
-            "opinion_span": _span_list(t, "opinion_span"),
+            "entity_span": span(t, "entity_span"),
+            "opinion_span": span(t, "opinion_span"),
         }
         for t in result.tuples
     ]
+
+
+def prediction_dicts(result: eaos_pb2.ItemResult) -> list[dict[str, Any]]:
+    """Tuples in the JSON-line shape: spans as [begin, end) lists in code points, or None."""
+    return _predictions(result, _span_list)
 
 
 def prediction_structs(result: eaos_pb2.ItemResult) -> list[dict[str, Any]]:
     """Tuples in the typed Spark shape (see eaos_client.spark.PREDICTION_TYPE_DDL)."""
-    return [
-        {
-            "entity": t.entity,
-            "aspect": t.aspect,
-            "opinion": t.opinion,
-            "sentiment": t.sentiment,
-            "confidence": round_confidence(t.confidence),
-            "entity_span": _span_struct(t, "entity_span"),
-            "opinion_span": _span_struct(t, "opinion_span"),
-        }
-        for t in result.tuples
-    ]
+    return _predictions(result, _span_struct)
 
 
 def error_dict(result: eaos_pb2.ItemResult) -> dict[str, Any] | None:
