@@ -24,6 +24,9 @@ build_pkgs=(
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest
   openssl  # the TLS tests make their certificates at test time
+  # tests/fuzz: clang with libFuzzer and the sanitizer runtimes (only recommended by clang-14),
+  # llvm-symbolizer for readable crash reports
+  clang-14 libclang-rt-14-dev llvm-14
   libopenblas-openmp-dev libopenblas0-openmp
   # model tooling (training, export, Python reference) and tests
   python3 python3-torch python3-numpy python3-sentencepiece python3-pytest

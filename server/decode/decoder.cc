@@ -170,7 +170,13 @@ std::vector<v1::Tuple> Decoder::Decode(absl::string_view text, const text::Encod
     // 5. Confidence and threshold.
     float confidence = std::min({op.confidence(), aspect_prob, sentiment_prob});
     if (entity != nullptr) confidence = std::min(confidence, entity->confidence());
-    if (confidence < threshold) continue;
+    // Non-finite logits (a broken checkpoint, an fp16 overflow) make probabilities NaN, which
+    // std::min passes over unless it comes first and `<` never refuses: such a tuple is dropped
+    // like one below the threshold.
+    const bool nan = std::isnan(op.confidence()) || std::isnan(aspect_prob) ||
+                     std::isnan(sentiment_prob) ||
+                     (entity != nullptr && std::isnan(entity->confidence()));
+    if (nan || confidence < threshold) continue;
 
     v1::Tuple& t = tuples.emplace_back();
     t.set_aspect(aspects_[aspect]);

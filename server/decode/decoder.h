@@ -2,7 +2,8 @@
 //
 // BIO span tags give entity and opinion spans; each opinion gets the aspect and sentiment of its
 // mean logits and the nearest entity; confidence is the minimum of the parts; tuples below the
-// threshold are dropped. Offsets map back to the original text through the tokenizer's byte ranges.
+// threshold, or with a NaN part (non-finite logits), are dropped. Offsets map back to the original
+// text through the tokenizer's byte ranges.
 //
 // Thread-safety: immutable after Create(); Decode() may run on many threads at once.
 //

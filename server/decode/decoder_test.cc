@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <numeric>
 
 namespace eaos::decode {
@@ -112,6 +113,32 @@ TEST(Decoder, IgnoresSpecialAndPaddingPositions) {
   EXPECT_EQ(tuples[0].opinion(), "hay quá");
   EXPECT_EQ(tuples[0].entity(), "");
   EXPECT_FALSE(tuples[0].has_entity_span());
+}
+
+TEST(Decoder, DropsTuplesWhoseLogitsAreNotFinite) {
+  // Found by tests/fuzz/fuzz_decoder: NaN probabilities (from NaN or infinite logits) passed the
+  // threshold, or std::min skipped them, giving tuples with confidence NaN or a made-up label.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (auto [head, value] : {std::pair{1, nan}, std::pair{2, nan}, std::pair{1, inf},
+                             std::pair{2, inf}}) {
+    Item item({"MC", " hay"});
+    item.Tag(0, B_ENT);
+    item.Tag(1, B_OPI);
+    runtime::Logits* logits = head == 1 ? &item.outputs.aspect : &item.outputs.sentiment;
+    logits->data[2 * logits->labels] = value;  // the opinion's position
+    EXPECT_THAT(item.Decode(/*threshold=*/0.0f), ::testing::IsEmpty()) << head << " " << value;
+  }
+  // NaN span logits: every tag's probability is NaN and the argmax is label 0. With "I-OPI"
+  // first, that makes an opinion whose own confidence is NaN.
+  runtime::ModelConfig config = Config();
+  config.clear_span_labels();
+  for (const char* l : {"I-OPI", "O", "B-ENT", "I-ENT", "B-OPI"}) config.add_span_labels(l);
+  Item item({"hay"});
+  for (int64_t p = 0; p < item.outputs.span.cols; ++p) Item::Set(&item.outputs.span, p, 1);  // O
+  item.outputs.span.data[1 * item.outputs.span.labels] = nan;  // the piece
+  EXPECT_THAT(Decoder::Create(config)->Decode(item.text, item.encoding, item.outputs, 0, 0.0f),
+              ::testing::IsEmpty());
 }
 
 TEST(Decoder, InsideTagOfAnotherKindOpensANewSpan) {

@@ -7,10 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/engine/self_test.h"
+#include "server/engine/validation.h"
 #include "server/runtime/calibration.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
-#include "server/text/utf8.h"
 
 namespace eaos::engine {
 
@@ -238,6 +238,11 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("memory_fraction must be in (0, 1], got ", options.memory_fraction));
   }
+  if (options.max_text_bytes < 1 || options.max_id_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_text_bytes and max_id_bytes must be >= 1, got ", options.max_text_bytes,
+                     " and ", options.max_id_bytes));
+  }
   if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_items_per_request must be in [1, max_queue_items=", s.max_queue_items, "]"));
@@ -262,41 +267,19 @@ void Engine::Shutdown() {
   if (scheduler_) scheduler_->Shutdown();
 }
 
+RequestLimits Engine::limits() const {
+  return {options_.max_items_per_request, options_.max_text_bytes, options_.max_id_bytes};
+}
+
 absl::Status Engine::CheckRequest(int item_count, const v1::PredictOptions& options) const {
-  if (item_count > options_.max_items_per_request) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request has ", item_count, " items; the limit is ",
-                     options_.max_items_per_request, " per call (split it, or use PredictStream)"));
-  }
-  if (options.has_confidence_threshold()) {
-    const float t = options.confidence_threshold();
-    if (!(t >= 0.0f && t <= 1.0f)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("confidence_threshold must be in [0, 1], got ", t));
-    }
-  }
-  return absl::OkStatus();
+  return ValidateRequest(item_count, options, limits());
 }
 
 absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Engine::Prepare(const v1::Item& item,
                                                                      float threshold) const {
-  if (item.id().size() > static_cast<size_t>(options_.max_id_bytes)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("id is ", item.id().size(), " bytes; the limit is ", options_.max_id_bytes));
-  }
-  const std::string& text = item.text();
-  if (text.size() > static_cast<size_t>(options_.max_text_bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat("text is ", text.size(), " bytes; the limit is ",
-                                                   options_.max_text_bytes,
-                                                   " bytes (split longer documents)"));
-  }
-  size_t bad = 0;
-  if (!text::IsValidUtf8(text, &bad)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("text is not valid UTF-8 (bad byte sequence at byte offset ", bad, ")"));
-  }
-  if (text::IsBlank(text)) return absl::InvalidArgumentError("text is empty or only whitespace");
+  if (absl::Status s = ValidateItem(item, limits()); !s.ok()) return s;
 
+  const std::string& text = item.text();
   absl::StatusOr<text::Encoding> encoding = tokenizer_->Encode(text);
   if (!encoding.ok()) return encoding.status();
   auto work = std::make_unique<scheduler::WorkItem>();

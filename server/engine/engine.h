@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "eaos/v1/eaos.pb.h"
 #include "server/decode/decoder.h"
+#include "server/engine/validation.h"
 #include "server/runtime/model.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/model_config.h"
@@ -93,6 +94,8 @@ class Engine {
 
   // See Scheduler::Submit: all or nothing; on error the caller answers the items.
   absl::Status Submit(std::vector<std::unique_ptr<scheduler::WorkItem>> items);
+  // See Scheduler::CheckRoom: refuses, before any tokenizing, what Submit() would refuse.
+  absl::Status CheckRoom(int64_t items) { return scheduler_->CheckRoom(items); }
 
   // Finishes queued work and stops the scheduler.
   void Shutdown();
@@ -109,6 +112,7 @@ class Engine {
 
  private:
   class Processor;
+  RequestLimits limits() const;
   Engine(const EngineOptions& options, runtime::ModelConfig config,
          std::unique_ptr<text::Tokenizer> tokenizer,
          std::vector<std::unique_ptr<runtime::Model>> models, decode::Decoder decoder,

@@ -5,7 +5,9 @@
 namespace eaos::runtime {
 
 FaultInjectingModel::FaultInjectingModel(std::unique_ptr<Model> model, const FaultOptions& options)
-    : model_(std::move(model)), options_(options), rng_(options.seed), fail_(options.oom_rate) {}
+    : model_(std::move(model)), options_(options), rng_(options.seed),
+      fail_(options.oom_rate),
+      error_(options.error_rate) {}
 
 absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch) {
   {
@@ -19,6 +21,10 @@ absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch) {
     if (options_.oom_rate > 0.0 && fail_(rng_)) {
       ++injected_;
       return OutOfMemory("injected: random forward failure (--inject_oom_rate)");
+    }
+    if (options_.error_rate > 0.0 && error_(rng_)) {
+      ++injected_;
+      return absl::InternalError("forward failed: injected error (--inject_error_rate)");
     }
   }
   return model_->Forward(batch);

@@ -1,10 +1,12 @@
 // FaultInjectingModel: a Model decorator that makes forwards fail the way a full GPU does, so that
 // out-of-memory recovery (split, retry, lower the budget) can be proven on a CPU.
 //
-// Two independent faults, both reported as OutOfMemory() statuses without running the model:
-//   oom_rate        a random fraction of forward passes fail (seeded, reproducible)
-//   oom_above_tokens  a forward whose padded batch exceeds this many tokens fails, like a device
-//                   with that much memory
+// Independent faults, reported without running the model:
+//   oom_rate        a random fraction of forward passes fail with OutOfMemory() (seeded)
+//   oom_above_tokens  a forward whose padded batch exceeds this many tokens fails with
+//                   OutOfMemory(), like a device with that much memory
+//   error_rate      a random fraction of forward passes fail with INTERNAL, an error that
+//                   splitting cannot cure (a broken kernel, a lost device): the batch's items get it
 //
 // Thread-safety: as Model (one Forward at a time).
 //
@@ -23,11 +25,12 @@
 namespace eaos::runtime {
 
 struct FaultOptions {
-  double oom_rate = 0.0;         // in [0, 1]
+  double oom_rate = 0.0;         // in [0, 1)
   int64_t oom_above_tokens = 0;  // 0: no limit
+  double error_rate = 0.0;       // in [0, 1)
   uint64_t seed = 1;
 
-  bool any() const { return oom_rate > 0.0 || oom_above_tokens > 0; }
+  bool any() const { return oom_rate > 0.0 || oom_above_tokens > 0 || error_rate > 0.0; }
 };
 
 class FaultInjectingModel final : public Model {
@@ -57,6 +60,7 @@ class FaultInjectingModel final : public Model {
   absl::Mutex mu_;  // runners may call Forward concurrently
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   std::bernoulli_distribution fail_ ABSL_GUARDED_BY(mu_);
+  std::bernoulli_distribution error_ ABSL_GUARDED_BY(mu_);
   int64_t injected_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -27,14 +27,7 @@ absl::Status Scheduler::Submit(std::vector<std::unique_ptr<WorkItem>> items) {
   int64_t depth = 0;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::UnavailableError("server is shutting down");
-    if (static_cast<int64_t>(queue_.size()) + n > options_.max_queue_items) {
-      depth = static_cast<int64_t>(queue_.size());
-      observer_->OnRejected(n);
-      return absl::ResourceExhaustedError(
-          absl::StrCat("queue full: ", depth, " items waiting, limit ", options_.max_queue_items,
-                       "; retry with backoff"));
-    }
+    if (absl::Status room = CheckRoomLocked(n); !room.ok()) return room;
     const absl::Time now = absl::Now();
     for (auto& item : items) {
       item->enqueue_time = now;
@@ -51,6 +44,24 @@ absl::Status Scheduler::Submit(std::vector<std::unique_ptr<WorkItem>> items) {
     cv_.Signal();
   }
   observer_->OnQueueDepth(depth);
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::CheckRoom(int64_t items) {
+  absl::MutexLock lock(&mu_);
+  return CheckRoomLocked(items);
+}
+
+absl::Status Scheduler::CheckRoomLocked(int64_t items) {
+  if (stopping_) return absl::UnavailableError("server is shutting down");
+  const int64_t depth = static_cast<int64_t>(queue_.size());
+  if (depth + items > options_.max_queue_items) {
+    observer_->OnRejected(items);
+    return absl::ResourceExhaustedError(absl::StrCat("queue full: ", depth,
+                                                     " items waiting, limit ",
+                                                     options_.max_queue_items,
+                                                     "; retry with backoff"));
+  }
   return absl::OkStatus();
 }
 

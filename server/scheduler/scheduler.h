@@ -137,6 +137,10 @@ class Scheduler {
   // Admits all items or none. RESOURCE_EXHAUSTED when the queue lacks room for all of them,
   // UNAVAILABLE after Shutdown() began. On error no callback runs; the caller answers the items.
   absl::Status Submit(std::vector<std::unique_ptr<WorkItem>> items);
+  // Whether `items` more would be admitted now, with the status Submit() would refuse them with
+  // (counted as rejected when refused). A cheap early answer under overload: callers skip the
+  // costly preparation (tokenizing) of work that cannot be queued. Submit() still decides.
+  absl::Status CheckRoom(int64_t items);
 
   // Stops admitting, runs everything already queued, joins the thread. Idempotent.
   void Shutdown();
@@ -152,6 +156,7 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
+  absl::Status CheckRoomLocked(int64_t items) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop(int runner);
   // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
   // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.

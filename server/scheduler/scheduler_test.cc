@@ -23,7 +23,7 @@ class RecordingProcessor : public BatchProcessor {
   absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
       const std::vector<const WorkItem*>& batch, int runner) override {
     if (gate_ != nullptr) {
-      if (!started_.HasBeenNotified()) started_.Notify();
+      if (!started_.WaitForNotificationWithTimeout(absl::ZeroDuration())) started_.Notify();
       gate_->WaitForNotification();
     }
     std::vector<int64_t> lengths;

@@ -16,16 +16,15 @@
 #endif
 
 namespace eaos::text {
+namespace {
 
-struct Tokenizer::Shim {
+struct Shim {
   decltype(&eaos_spm_abi_version) abi_version;
   decltype(&eaos_spm_load) load;
   decltype(&eaos_spm_free) free;
   decltype(&eaos_spm_vocab_size) vocab_size;
   decltype(&eaos_spm_encode) encode;
 };
-
-namespace {
 
 std::string ExecutableDir() {
   std::array<char, 4096> buf{};
@@ -55,8 +54,7 @@ bool Resolve(void* handle, const char* name, Fn* fn) {
 }
 
 // Loads the shim once per process (per path) and keeps it loaded for the process lifetime.
-absl::StatusOr<const Tokenizer::Shim*> LoadShimOnce(const std::string& explicit_path,
-                                                    Tokenizer::Shim* storage) {
+absl::StatusOr<const Shim*> LoadShimOnce(const std::string& explicit_path, Shim* storage) {
   std::string errors;
   for (const std::string& path : ShimCandidates(explicit_path)) {
     // DEEPBIND: the shim and sentencepiece resolve their own symbols (sentencepiece's embedded
@@ -66,7 +64,7 @@ absl::StatusOr<const Tokenizer::Shim*> LoadShimOnce(const std::string& explicit_
       absl::StrAppend(&errors, "\n  ", path, ": ", dlerror());
       continue;
     }
-    Tokenizer::Shim& s = *storage;
+    Shim& s = *storage;
     if (!Resolve(handle, "eaos_spm_abi_version", &s.abi_version) ||
         !Resolve(handle, "eaos_spm_load", &s.load) || !Resolve(handle, "eaos_spm_free", &s.free) ||
         !Resolve(handle, "eaos_spm_vocab_size", &s.vocab_size) ||
@@ -86,6 +84,27 @@ absl::StatusOr<const Tokenizer::Shim*> LoadShimOnce(const std::string& explicit_
   return absl::NotFoundError(absl::StrCat(
       "cannot load the tokenizer library libeaos_spm.so (set EAOS_SPM_SHIM):", errors));
 }
+
+// The sentencepiece processor behind the shim's C ABI.
+class SentencepieceTokenizer final : public Tokenizer {
+ public:
+  SentencepieceTokenizer(TokenizerOptions options, const Shim* shim, void* processor)
+      : options_(std::move(options)), shim_(shim), processor_(processor) {}
+  ~SentencepieceTokenizer() override { shim_->free(static_cast<eaos_spm*>(processor_)); }
+  SentencepieceTokenizer(const SentencepieceTokenizer&) = delete;
+  SentencepieceTokenizer& operator=(const SentencepieceTokenizer&) = delete;
+
+  absl::StatusOr<Encoding> Encode(absl::string_view text) const override;
+  int vocab_size() const override {
+    return shim_->vocab_size(static_cast<const eaos_spm*>(processor_));
+  }
+  int max_length() const override { return options_.max_length; }
+
+ private:
+  const TokenizerOptions options_;
+  const Shim* const shim_;
+  void* const processor_;  // eaos_spm*
+};
 
 }  // namespace
 
@@ -112,19 +131,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const TokenizerOption
     return absl::InvalidArgumentError(
         absl::StrCat("cannot load tokenizer ", options.model_path, ": ", err.data()));
   }
-  return std::unique_ptr<Tokenizer>(new Tokenizer(options, shim, processor));
+  return std::make_unique<SentencepieceTokenizer>(options, shim, processor);
 }
 
-Tokenizer::Tokenizer(TokenizerOptions options, const Shim* shim, void* processor)
-    : options_(std::move(options)), shim_(shim), processor_(processor) {}
-
-Tokenizer::~Tokenizer() { shim_->free(static_cast<eaos_spm*>(processor_)); }
-
-int Tokenizer::vocab_size() const {
-  return shim_->vocab_size(static_cast<const eaos_spm*>(processor_));
-}
-
-absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text) const {
+absl::StatusOr<Encoding> SentencepieceTokenizer::Encode(absl::string_view text) const {
   // Usually a piece covers at least one byte; retry with the exact size when it did not.
   size_t cap = text.size() + 2;
   std::vector<int32_t> ids;

@@ -42,27 +42,18 @@ struct TokenizerOptions {
   int max_length = 128;  // counts BOS and EOS
 };
 
+// Text -> model input. Load() gives the sentencepiece tokenizer of a model directory; tests and
+// sanitizer builds (which cannot dlopen the shim, see spm_shim.h) use fakes behind this interface.
 class Tokenizer {
  public:
+  // The sentencepiece tokenizer at options.model_path, through libeaos_spm.so.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const TokenizerOptions& options);
-  ~Tokenizer();
-  Tokenizer(const Tokenizer&) = delete;
-  Tokenizer& operator=(const Tokenizer&) = delete;
+  virtual ~Tokenizer() = default;
 
   // `text` must be valid UTF-8 (callers validate first).
-  absl::StatusOr<Encoding> Encode(absl::string_view text) const;
-
-  int vocab_size() const;
-  int max_length() const { return options_.max_length; }
-
-  struct Shim;  // the dlopen'ed entry points of libeaos_spm.so (tokenizer.cc)
-
- private:
-  Tokenizer(TokenizerOptions options, const Shim* shim, void* processor);
-
-  TokenizerOptions options_;
-  const Shim* shim_;
-  void* processor_;  // eaos_spm*
+  virtual absl::StatusOr<Encoding> Encode(absl::string_view text) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual int max_length() const = 0;  // positions per encoding, BOS and EOS included
 };
 
 }  // namespace eaos::text

@@ -1,0 +1,196 @@
+// The engine's concurrent core — submitters, scheduler, runner threads, fault recovery, drops and
+// shutdown — on the fake tokenizer and model, without gRPC: the tests the TSan build runs (and
+// ASan too). Every scenario checks the exactly-once rule with an AnswerLedger.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "client/cpp/answer_ledger.h"
+#include "server/engine/engine.h"
+#include "server/testing/fakes.h"
+
+namespace eaos::engine {
+namespace {
+
+using client::AnswerLedger;
+
+v1::Item MakeItem(const std::string& id, const std::string& text) {
+  v1::Item item;
+  item.set_id(id);
+  item.set_text(text);
+  return item;
+}
+
+std::string TextOf(int i) {
+  static const char* const kWords[] = {"chương", "trình", "rất", "hay", "MC", "duyên",
+                                       "âm",     "thanh", "rè",  "😀",  "nhạt", "quá"};
+  std::string text;
+  for (int w = 0; w < 2 + i % 7; ++w) {
+    if (w > 0) text += ' ';
+    text += kWords[(i * 5 + w) % 12];
+  }
+  return text;
+}
+
+// What a caller shares with its items: a deadline, and whether it has gone away.
+struct Caller {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
+};
+
+// Submits `n` items of one flow; each answer goes to the ledger.
+absl::Status SubmitFlow(Engine& engine, AnswerLedger& ledger, const std::string& prefix, int n,
+                        uint64_t flow, const Caller& caller) {
+  std::vector<std::unique_ptr<scheduler::WorkItem>> items;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = absl::StrCat(prefix, "-", i);
+    auto work = engine.Prepare(MakeItem(id, TextOf(i)), 0.5f);
+    if (!work.ok()) return work.status();
+    (*work)->flow = flow;
+    (*work)->deadline = caller.deadline;
+    auto gone = caller.gone;
+    (*work)->cancelled = [gone] { return gone->load(); };
+    (*work)->done = [&ledger, id](absl::StatusOr<v1::ItemResult> r) {
+      ledger.Answered(id, r.status().code());
+    };
+    ledger.Sent(id);
+    items.push_back(*std::move(work));
+  }
+  absl::Status admitted = engine.Submit(std::move(items));
+  if (!admitted.ok()) {
+    // Nothing was queued: the caller answers its own items, as the service does.
+    for (int i = 0; i < n; ++i) ledger.Answered(absl::StrCat(prefix, "-", i), admitted.code());
+  }
+  return admitted;
+}
+
+bool WaitAnswered(const AnswerLedger& ledger, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    if (ledger.Check().unanswered == 0) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return false;
+}
+
+TEST(EngineOnFakes, ManySubmittersTwoRunnersEveryItemAnsweredOnce) {
+  EngineOptions options;
+  options.scheduling.max_batch_size = 8;
+  options.scheduling.runners = 2;
+  testing::FakeModel* model = nullptr;
+  auto engine =
+      testing::MakeFakeEngine(options, {.per_token = absl::Microseconds(3)}, nullptr, &model);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  AnswerLedger ledger;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int call = 0; call < 20; ++call) {
+        EXPECT_TRUE(
+            SubmitFlow(**engine, ledger, absl::StrCat(t, ".", call), 1 + call % 5, t + 1, {}).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(60)));
+  const AnswerLedger::Report report = ledger.Check();
+  EXPECT_TRUE(report.ok()) << report.ToString();
+  EXPECT_EQ(report.count(absl::StatusCode::kOk), report.sent) << report.ToString();
+  EXPECT_EQ(model->rows_seen(), report.sent);
+}
+
+TEST(EngineOnFakes, ExpiredAndAbandonedItemsAreAnsweredWithoutTheModel) {
+  EngineOptions options;
+  options.scheduling.max_batch_size = 4;
+  testing::FakeModel* model = nullptr;
+  auto engine =
+      testing::MakeFakeEngine(options, {.fixed = absl::Milliseconds(10)}, nullptr, &model);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  AnswerLedger ledger;
+  std::vector<std::thread> threads;
+  std::vector<Caller> leaving(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Caller caller;
+      if (t % 2 == 0) caller.deadline = absl::Now() + absl::Milliseconds(15);
+      if (t % 2 == 1) caller = leaving[t];
+      EXPECT_TRUE(SubmitFlow(**engine, ledger, absl::StrCat("c", t), 30, t + 1, caller).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (Caller& caller : leaving) *caller.gone = true;  // callers hang up while queued
+  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(60)));
+  const AnswerLedger::Report report = ledger.Check();
+  EXPECT_TRUE(report.ok()) << report.ToString();
+  EXPECT_GT(report.count(absl::StatusCode::kDeadlineExceeded), 0) << report.ToString();
+  EXPECT_GT(report.count(absl::StatusCode::kCancelled), 0) << report.ToString();
+  EXPECT_EQ(model->rows_seen(), report.count(absl::StatusCode::kOk)) << report.ToString();
+}
+
+TEST(EngineOnFakes, InjectedFailuresOnTwoRunnersLoseNothing) {
+  EngineOptions options;
+  options.scheduling.max_batch_size = 16;
+  options.scheduling.runners = 2;
+  options.faults.oom_rate = 0.3;
+  options.faults.error_rate = 0.1;
+  options.oom_budget_hold = absl::Milliseconds(20);
+  auto engine = testing::MakeFakeEngine(options, {});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  AnswerLedger ledger;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int call = 0; call < 15; ++call) {
+        EXPECT_TRUE(SubmitFlow(**engine, ledger, absl::StrCat(t, ".", call), 8, t + 1, {}).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(60)));
+  const AnswerLedger::Report report = ledger.Check();
+  EXPECT_TRUE(report.ok()) << report.ToString();
+  EXPECT_EQ(report.count(absl::StatusCode::kOk) + report.count(absl::StatusCode::kInternal) +
+                report.count(absl::StatusCode::kResourceExhausted),
+            report.sent)
+      << report.ToString();
+  EXPECT_GT(report.count(absl::StatusCode::kInternal), 0) << report.ToString();
+}
+
+TEST(EngineOnFakes, ShutdownUnderLoadAnswersEverythingItAdmitted) {
+  EngineOptions options;
+  options.scheduling.max_batch_size = 8;
+  options.scheduling.runners = 2;
+  auto engine = testing::MakeFakeEngine(options, {.per_token = absl::Microseconds(20)});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  AnswerLedger ledger;
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int call = 0; call < 400 && !stop.load(); ++call) {
+        if (!SubmitFlow(**engine, ledger, absl::StrCat(t, ".", call), 4, t + 1, {}).ok()) {
+          ++refused;
+        }
+      }
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(100));
+  (*engine)->Shutdown();  // finishes queued work, refuses new work
+  stop = true;
+  for (auto& t : threads) t.join();
+  const AnswerLedger::Report report = ledger.Check();
+  EXPECT_TRUE(report.ok()) << report.ToString();
+  EXPECT_GT(report.count(absl::StatusCode::kOk), 0) << report.ToString();
+}
+
+}  // namespace
+}  // namespace eaos::engine
