@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -57,7 +58,19 @@ ABSL_FLAG(int, batch_overhead_tokens, 64,
           "if real tokens per unit of cost do not drop (0: join while the limits allow)");
 ABSL_FLAG(int, max_items_per_request, 1000, "Items per Predict call or PredictStream message");
 ABSL_FLAG(int, max_text_bytes, 16384, "Longest accepted text in bytes (longer: INVALID_ARGUMENT)");
-ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message, either direction");
+ABSL_FLAG(int, max_message_bytes, 32 << 20,
+          "Largest gRPC message, either direction (bigger: RESOURCE_EXHAUSTED before parsing)");
+ABSL_FLAG(int, max_concurrent_streams, 256,
+          "Calls open at once on one client connection; more wait in the client");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
+          "Ping a connection idle this long; close it if the ping is not answered in time");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "How long a keepalive ping may go unanswered before the connection is closed");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Seconds(10),
+          "Clients may ping at most this often while no call is open; more often is a strike");
+ABSL_FLAG(int, max_ping_strikes, 2,
+          "Pings too early before the connection is closed with GOAWAY ENHANCE_YOUR_CALM "
+          "(0: unlimited)");
 ABSL_FLAG(int, max_stream_in_flight, 2048,
           "Items of one stream queued or unsent at most; reading pauses beyond it");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
@@ -78,6 +91,9 @@ ABSL_FLAG(double, inject_oom_rate, 0.0,
 ABSL_FLAG(int64_t, inject_oom_above_tokens, 0,
           "Testing/drills only: fail forwards over this many padded tokens as if the device "
           "had only that much memory; 0 = off");
+ABSL_FLAG(double, inject_error_rate, 0.0,
+          "Testing/drills only: fail this fraction of forward passes with an injected error "
+          "that splitting cannot cure (the batch's items get INTERNAL)");
 ABSL_FLAG(bool, admin_reload, false,
           "Serve eaos.v1.EaosAdmin/ReloadModel (load another model directory without downtime); "
           "protect the port first. SIGHUP reloads the current --model_dir regardless");
@@ -110,6 +126,11 @@ int main(int argc, char** argv) {
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  options.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
+  options.max_ping_strikes = absl::GetFlag(FLAGS_max_ping_strikes);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.admin_reload = absl::GetFlag(FLAGS_admin_reload);
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
@@ -127,9 +148,13 @@ int main(int argc, char** argv) {
   engine.oom_budget_hold = absl::GetFlag(FLAGS_oom_budget_hold);
   engine.faults.oom_rate = absl::GetFlag(FLAGS_inject_oom_rate);
   engine.faults.oom_above_tokens = absl::GetFlag(FLAGS_inject_oom_above_tokens);
-  if (!(engine.faults.oom_rate >= 0.0 && engine.faults.oom_rate < 1.0)) {
-    std::fprintf(stderr, "eaos-server: --inject_oom_rate must be in [0, 1)\n");
-    return 1;
+  engine.faults.error_rate = absl::GetFlag(FLAGS_inject_error_rate);
+  for (const auto& [name, rate] : {std::pair{"inject_oom_rate", engine.faults.oom_rate},
+                                   std::pair{"inject_error_rate", engine.faults.error_rate}}) {
+    if (!(rate >= 0.0 && rate < 1.0)) {
+      std::fprintf(stderr, "eaos-server: --%s must be in [0, 1)\n", name);
+      return 1;
+    }
   }
   engine.intra_op_threads = absl::GetFlag(FLAGS_threads);
   if (engine.intra_op_threads <= 0) {

@@ -85,6 +85,12 @@ EaosServiceImpl::Admission EaosServiceImpl::Admit(
     }
     admission.status = engine->CheckRequest(items.size(), options);
     if (!admission.status.ok()) return admission;
+    // Under overload, refuse before tokenizing: shedding must cost less than serving.
+    admission.status = engine->CheckRoom(items.size());
+    if (!admission.status.ok()) {
+      if (this->engine() == engine) return admission;  // a full queue or shutdown, not a reload
+      continue;
+    }
     const float threshold = engine::Engine::Threshold(options);
     std::vector<std::unique_ptr<WorkItem>> work;
     for (int i = 0; i < items.size(); ++i) {
@@ -305,17 +311,19 @@ class EaosServiceImpl::StreamReactor final
           in_flight_ += delta;
         });
     // Items that were not queued are answered here with their error.
+    // Per-item rejections count as item errors; a refused message (queue full: counted as
+    // rejected by the scheduler) counts once, as for Predict.
     std::vector<v1::ItemResult> errors;
     if (admission.status.ok()) {
       for (const auto& [i, status] : admission.rejected) {
         SetError(request_.items(i).id(), status, &errors.emplace_back());
+        metrics->RecordItem(false, absl::Now() - arrival);
       }
     } else {
       for (const v1::Item& item : request_.items()) {
         SetError(item.id(), admission.status, &errors.emplace_back());
       }
     }
-    for (size_t i = 0; i < errors.size(); ++i) metrics->RecordItem(false, absl::Now() - arrival);
 
     Actions actions;
     {

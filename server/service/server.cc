@@ -109,6 +109,28 @@ void LogReload(const absl::StatusOr<ReloadResult>& result) {
                    result->current.version(), "; self-test: ", result->current.self_test().detail()));
 }
 
+absl::Status ValidateServerOptions(const ServerOptions& options) {
+  if (options.service.max_stream_in_flight < 1 || options.service.max_results_per_message < 1) {
+    return absl::InvalidArgumentError("max_stream_in_flight and max_results_per_message must be >= 1");
+  }
+  if (options.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes must be at least 1024, got ", options.max_message_bytes));
+  }
+  if (options.max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_concurrent_streams must be >= 1, got ",
+                                                   options.max_concurrent_streams));
+  }
+  if (options.keepalive_time <= absl::ZeroDuration() ||
+      options.keepalive_timeout <= absl::ZeroDuration() ||
+      options.min_client_ping_interval < absl::ZeroDuration() || options.max_ping_strikes < 0) {
+    return absl::InvalidArgumentError(
+        "keepalive_time and keepalive_timeout must be > 0, min_client_ping_interval and "
+        "max_ping_strikes >= 0");
+  }
+  return engine::Engine::ValidateOptions(options.engine);
+}
+
 int RunServer(const ServerOptions& options) {
   // Signals go to a dedicated thread; every thread created from here on inherits the mask. The
   // set and the control block outlive this function: the thread may still be waiting at exit.
@@ -138,11 +160,7 @@ int RunServer(const ServerOptions& options) {
     }
   }).detach();
 
-  if (options.service.max_stream_in_flight < 1 || options.service.max_results_per_message < 1) {
-    Log("max_stream_in_flight and max_results_per_message must be >= 1");
-    return 1;
-  }
-  if (absl::Status s = engine::Engine::ValidateOptions(options.engine); !s.ok()) {
+  if (absl::Status s = ValidateServerOptions(options); !s.ok()) {
     Log(std::string(s.message()));
     return 1;
   }
@@ -186,6 +204,14 @@ int RunServer(const ServerOptions& options) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                static_cast<int>(Millis(options.max_connection_age_grace)));
   }
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(Millis(options.keepalive_time)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(Millis(options.keepalive_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             static_cast<int>(Millis(options.min_client_ping_interval)));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, options.max_ping_strikes);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&service);

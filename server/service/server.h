@@ -16,6 +16,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/engine/engine.h"
 #include "server/service/eaos_service.h"
@@ -30,7 +31,20 @@ struct ServerOptions {
   std::string health_listen;
   engine::EngineOptions engine;
   ServiceOptions service;
-  int max_message_bytes = 64 << 20;
+  // Largest gRPC message either way. The default holds a full request (max_items_per_request
+  // items of max_text_bytes) with room to spare; bigger ones are refused by gRPC before parsing.
+  int max_message_bytes = 32 << 20;
+  // Calls open at once on one client connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); further
+  // calls wait in the client until one ends.
+  int max_concurrent_streams = 256;
+  // Keepalive: the server pings a connection idle this long and closes it when the ping is not
+  // answered within keepalive_timeout (dead peers, half-open TCP). Clients may ping at most every
+  // min_client_ping_interval while no call is open; a client that pings more often gets a GOAWAY
+  // (ENHANCE_YOUR_CALM) after max_ping_strikes such pings.
+  absl::Duration keepalive_time = absl::Minutes(1);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  int max_ping_strikes = 2;
   TlsFiles tls;
   // Connections older than this get a GOAWAY so clients reconnect and re-resolve (new pods after a
   // scale-up get traffic); in-flight calls then have `max_connection_age_grace` to finish.
@@ -41,6 +55,9 @@ struct ServerOptions {
   // Serve EaosAdmin.ReloadModel (otherwise it answers PERMISSION_DENIED). SIGHUP always reloads.
   bool admin_reload = false;
 };
+
+// The checks of `options` that need no model: INVALID_ARGUMENT naming the flag.
+absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // Runs until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean drain, 1 when the
 // server cannot start (the reason is printed).

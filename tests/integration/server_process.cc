@@ -53,6 +53,17 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   server->reader_ = std::thread([s = server.get(), fd = pipe_fds[0]] { s->ReadLog(fd); });
 
   if (!server->WaitForLog("SERVING", ready_timeout)) {
+    if (!server->Running()) {
+      server->reader_.join();  // the pipe closed with the process: the log is complete
+      int code = 0;
+      {
+        absl::MutexLock lock(&server->proc_mu_);
+        code = server->exit_code_;
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "eaos-server exited with code ", code, " before becoming ready; its log:\n",
+          server->log()));
+    }
     return absl::DeadlineExceededError(
         absl::StrCat("eaos-server did not become ready; its log:\n", server->log()));
   }

@@ -36,6 +36,7 @@ class ServerProcess {
   // "127.0.0.1:PORT" of the gRPC server and the metrics endpoint.
   const std::string& target() const { return target_; }
   int metrics_port() const { return metrics_port_; }
+  pid_t pid() const { return pid_; }
 
   // Sends `sig` to the server (e.g. SIGHUP).
   void Signal(int sig);
