@@ -29,6 +29,12 @@
 // (tokenizer, scheduler, model, decoder) fed directly, with the batching limits of the batching
 // target (the last one whose max_batch_size > 1) unless --inproc_* flags say otherwise.
 //
+// Exactly-once ledger: every row also accounts for each item it sent over the whole run (warm-up,
+// window and drain): answered with a result, with an item error (by code; RESOURCE_EXHAUSTED is
+// shed), covered by the error status its stream ended with, answered twice, answered with an id
+// never sent, or never answered when the drain ended. --check_exactly_once makes the exit status
+// non-zero when an item was answered twice or not at all, or an answer names an unknown id.
+//
 //   eaos-bench --targets=off=127.0.0.1:50051:9464,on=127.0.0.1:50052:9465 --streams=64
 //       --model_dir=models/demo   (one line; bench/run_batching_bench.sh starts the servers)
 #include <algorithm>
@@ -53,6 +59,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -109,6 +116,9 @@ ABSL_FLAG(bool, measure_peak, false,
 ABSL_FLAG(double, peak_tflops, 0, "MFU peak in TFLOP/s when not measured (0: none)");
 ABSL_FLAG(std::string, summary, "",
           "Also write one 'key=value ...' line per row to this file (for scripts)");
+ABSL_FLAG(bool, check_exactly_once, false,
+          "Exit non-zero if any item was answered twice, answered with an id never sent, or left "
+          "unanswered at the end of the drain (see the ledger printed after the table)");
 
 namespace {
 
@@ -209,6 +219,54 @@ std::vector<std::string> LognormalTexts(const std::vector<std::string>& corpus_t
 // ---------------------------------------------------------------------------------------------
 // What one row measured.
 
+// google.rpc.Code names, for the ledger.
+std::string CodeName(int code) {
+  const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? absl::StrCat("CODE_", code) : name;
+}
+
+// What became of every item one row sent, over the whole run (warm-up, window and drain). Each
+// sent item ends in exactly one of: ok, item_errors, call_errors, unanswered; duplicates and
+// unknown count answers beyond those.
+struct Ledger {
+  int64_t sent = 0;
+  int64_t ok = 0;
+  std::map<int, int64_t> item_errors;  // the item's own error answer, by google.rpc.Code
+  std::map<int, int64_t> call_errors;  // unanswered when its call ended with this status
+  int64_t duplicates = 0;              // answers for an id that was already answered
+  int64_t unknown = 0;                 // answers whose id was never sent on that call
+  int64_t unanswered = 0;              // no answer by the end of the drain (or the call ended OK)
+  int64_t unsent = 0;  // open loop: arrivals queued for a call that ended before writing them
+
+  void Add(const Ledger& o) {
+    sent += o.sent;
+    ok += o.ok;
+    for (const auto& [code, n] : o.item_errors) item_errors[code] += n;
+    for (const auto& [code, n] : o.call_errors) call_errors[code] += n;
+    duplicates += o.duplicates;
+    unknown += o.unknown;
+    unanswered += o.unanswered;
+    unsent += o.unsent;
+  }
+  int64_t Settled() const {
+    int64_t n = ok + unanswered;
+    for (const auto& [code, count] : item_errors) n += count;
+    for (const auto& [code, count] : call_errors) n += count;
+    return n;
+  }
+  // Every sent item accounted for once, none answered twice or unasked.
+  bool Clean() const {
+    return duplicates == 0 && unknown == 0 && unanswered == 0 && Settled() == sent;
+  }
+};
+
+std::string Codes(const std::map<int, int64_t>& counts) {
+  if (counts.empty()) return "-";
+  std::vector<std::string> parts;
+  for (const auto& [code, n] : counts) parts.push_back(absl::StrCat(CodeName(code), ":", n));
+  return absl::StrJoin(parts, ",");
+}
+
 struct Row {
   std::string label;
   std::string device;
@@ -218,6 +276,10 @@ struct Row {
   double mean_batch = 0, padding = 0, batch_ms = 0;
   double mfu = -1;  // < 0: n/a
   int64_t shed = 0, unsent = 0, unanswered = 0, errors = 0;
+  // Items shed (RESOURCE_EXHAUSTED) in the window: latency of that answer, from the (scheduled)
+  // arrival. Open loop: p99 of the delay between an arrival and its write (the generator's lag).
+  double shed_p50_ms = 0, shed_p99_ms = 0, lag_p99_ms = 0;
+  Ledger ledger;
   // Real tokens per answered comment.
   double len_mean = 0;
   uint32_t len_p50 = 0, len_p90 = 0, len_p99 = 0, len_max = 0;
@@ -248,6 +310,12 @@ class Recorder {
     absl::MutexLock lock(&mu_);
     ++unsent_;
   }
+  // Open loop: an item that arrived at `t` was handed to its call at `written`.
+  void Written(absl::Time t, absl::Time written) {
+    if (!open_ || t < from_ || t >= to_) return;
+    absl::MutexLock lock(&mu_);
+    lags_ms_.push_back(absl::ToDoubleMilliseconds(written - t));
+  }
   // `code`: 0 for success, else the item's google.rpc.Code. Closed loop: throughput and latency
   // count items sent in the window and answered before it closed. Open loop: throughput counts the
   // answers that came back inside the window (achieved rate), latency and failures the items that
@@ -267,6 +335,7 @@ class Recorder {
     if (!by_arrival) return;
     if (code == kResourceExhausted) {
       ++shed_;
+      shed_ms_.push_back(absl::ToDoubleMilliseconds(now - t));
     } else if (code != 0) {
       ++errors_;
     } else {
@@ -287,6 +356,9 @@ class Recorder {
     row->p95_ms = Percentile(latencies_ms_, 0.95);
     row->p99_ms = Percentile(latencies_ms_, 0.99);
     row->shed = shed_;
+    row->shed_p50_ms = Percentile(shed_ms_, 0.50);
+    row->shed_p99_ms = Percentile(shed_ms_, 0.99);
+    row->lag_p99_ms = Percentile(lags_ms_, 0.99);
     row->unsent = unsent_;
     row->errors += errors_;
     if (open_) row->unanswered = std::max<int64_t>(0, offered_ - unsent_ - shed_ - errors_ - ok);
@@ -308,6 +380,7 @@ class Recorder {
   const FlopModel flops_;
   absl::Mutex mu_;
   std::vector<double> latencies_ms_ ABSL_GUARDED_BY(mu_);
+  std::vector<double> shed_ms_ ABSL_GUARDED_BY(mu_), lags_ms_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> lengths_ ABSL_GUARDED_BY(mu_);
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0, real_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   double flops_sum_ ABSL_GUARDED_BY(mu_) = 0;
@@ -420,11 +493,25 @@ class StreamDriver {
     absl::MutexLock lock(&mu_);
     closing_ = true;
   }
-  void Cancel() { context_.TryCancel(); }
+  // The drain is over: what is still unanswered stays so (counted as unanswered, not as the
+  // CANCELLED status this causes).
+  void Cancel() {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    context_.TryCancel();
+  }
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
   bool failed() const { return failed_; }
+  bool ended() const { return ended_; }  // the call has finished
+  // After Join().
+  Ledger ledger() {
+    absl::MutexLock lock(&mu_);
+    return ledger_;
+  }
 
  private:
   struct Pending {
@@ -438,14 +525,35 @@ class StreamDriver {
     Read();
     writer.join();
     const grpc::Status status = stream_->Finish();
+    int64_t settled = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      // Sent and never answered: silence, unless the call's own status answered them.
+      const auto pending = static_cast<int64_t>(sent_.size());
+      if (status.ok() || cancelled_) {
+        ledger_.unanswered += pending;
+      } else {
+        ledger_.call_errors[status.error_code()] += pending;
+      }
+      settled = pending;
+      if (open_) {  // the closed loop's refill, not yet written, is not an arrival
+        ledger_.unsent += static_cast<int64_t>(queue_.size());
+        settled += static_cast<int64_t>(queue_.size());
+      }
+      sent_.clear();
+      queue_.clear();
+      outstanding_ = 0;
+    }
+    total_outstanding_->fetch_sub(settled);  // lets the drain end early when a call failed
     if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
       std::fprintf(stderr, "stream %d: %s\n", index_, status.error_message().c_str());
       failed_ = true;
     }
+    ended_ = true;
   }
 
   void Write() {
-    int64_t seq = 0, produced = 0;
+    int64_t produced = 0;
     for (;;) {
       v1::PredictStreamRequest request;
       {
@@ -461,10 +569,16 @@ class StreamDriver {
             queue_.push_back({text, absl::Now()});
           }
         }
-        for (int i = 0; i < per_message_ && !queue_.empty(); ++i, ++seq) {
+        const absl::Time now = absl::Now();
+        for (int i = 0; i < per_message_ && !queue_.empty(); ++i) {
           const Pending p = queue_.front();
           queue_.pop_front();
+          const auto seq = static_cast<int64_t>(answered_.size());
+          answered_.push_back(false);
           sent_[seq] = p.t;
+          ++ledger_.sent;
+          if (!open_) total_outstanding_->fetch_add(1);  // open loop: counted by Enqueue
+          recorder_->Written(p.t, now);
           auto* item = request.add_items();
           item->set_id(std::to_string(seq));
           item->set_text((*texts_)[static_cast<size_t>(p.text_index) % texts_->size()]);
@@ -480,19 +594,33 @@ class StreamDriver {
     while (stream_->Read(&response)) {
       const absl::Time now = absl::Now();
       for (const v1::ItemResult& r : response.results()) {
+        const int code = r.has_error() ? r.error().code() : 0;
         int64_t seq = -1;
-        (void)absl::SimpleAtoi(r.id(), &seq);
         absl::Time t;
         {
           absl::MutexLock lock(&mu_);
+          if (!absl::SimpleAtoi(r.id(), &seq) || seq < 0 ||
+              seq >= static_cast<int64_t>(answered_.size())) {
+            ++ledger_.unknown;
+            continue;
+          }
+          if (answered_[static_cast<size_t>(seq)]) {
+            ++ledger_.duplicates;
+            continue;
+          }
+          answered_[static_cast<size_t>(seq)] = true;
           auto it = sent_.find(seq);
-          if (it == sent_.end()) continue;
           t = it->second;
           sent_.erase(it);
           --outstanding_;
+          if (code == 0) {
+            ++ledger_.ok;
+          } else {
+            ++ledger_.item_errors[code];
+          }
         }
         total_outstanding_->fetch_sub(1);
-        recorder_->Answered(t, now, r.has_error() ? r.error().code() : 0, r.num_tokens());
+        recorder_->Answered(t, now, code, r.num_tokens());
       }
     }
   }
@@ -502,17 +630,21 @@ class StreamDriver {
   const bool open_;
   const std::vector<std::string>* const texts_;
   Recorder* const recorder_;
-  std::atomic<int64_t>* const total_outstanding_;
+  std::atomic<int64_t>* const total_outstanding_;  // items of all calls not yet answered
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::PredictStreamRequest, v1::PredictStreamResponse>>
       stream_;
   std::thread thread_;
-  std::atomic<bool> failed_{false};
+  std::atomic<bool> failed_{false}, ended_{false};
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<int64_t, absl::Time> sent_ ABSL_GUARDED_BY(mu_);
+  // Sequence numbers are the ids sent, 0, 1, ...: answered_[seq] once an answer named it.
+  std::vector<bool> answered_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<int64_t, absl::Time> sent_ ABSL_GUARDED_BY(mu_);  // sent, not answered
   int64_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // queued + sent, not yet answered
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  Ledger ledger_ ABSL_GUARDED_BY(mu_);
 };
 
 struct Target {
@@ -573,8 +705,25 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
   const Counters after = ReadCounters(target.metrics_port);
   for (auto& d : drivers) d->Close();
   Drain(outstanding, sched.give_up);
-  if (outstanding.load() > 0) {
-    for (auto& d : drivers) d->Cancel();
+  // A call ends once its items are answered; one still open when the drain is over is cancelled
+  // (its unanswered items count as such).
+  const absl::Time end_by = outstanding.load() > 0
+                                ? absl::Now()
+                                : std::max(sched.give_up, absl::Now() + absl::Seconds(1));
+  auto all_ended = [&] {
+    return std::all_of(drivers.begin(), drivers.end(), [](const auto& d) { return d->ended(); });
+  };
+  while (!all_ended() && absl::Now() < end_by) absl::SleepFor(absl::Milliseconds(10));
+  int cancelled = 0;
+  for (auto& d : drivers) {
+    if (!d->ended()) {
+      d->Cancel();
+      ++cancelled;
+    }
+  }
+  if (cancelled > 0) {
+    std::fprintf(stderr, "%s: %d call(s) still open at the end of the drain, cancelled\n",
+                 target.label.c_str(), cancelled);
   }
   Row row;
   row.label = target.label;
@@ -582,6 +731,7 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
   for (auto& d : drivers) {
     d->Join();
     if (d->failed()) ++row.errors;
+    row.ledger.Add(d->ledger());
   }
   recorder.Fill(target.info.max_length(), &row);
   FillBatchColumns(before, after, &row);
@@ -674,17 +824,25 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
   absl::Mutex mu;
   int64_t outstanding = 0;
   std::atomic<int64_t> in_flight{0};  // for Drain()
+  Ledger ledger;  // under mu
 
-  auto release = [&] {
+  // One answer for an item: counts it, frees its place.
+  auto settle = [&](int code) {
     absl::MutexLock lock(&mu);
+    if (code == 0) {
+      ++ledger.ok;
+    } else {
+      ++ledger.item_errors[code];
+    }
     --outstanding;
     in_flight.fetch_sub(1);
   };
-  // Queues one item; false if it was not (the caller counts it).
+  // Queues one item, or answers it with the error that kept it out.
   auto submit = [&](int64_t text_index, absl::Time t) {
     {
       absl::MutexLock lock(&mu);
       ++outstanding;
+      ++ledger.sent;
       in_flight.fetch_add(1);
     }
     v1::Item item;
@@ -692,23 +850,31 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
     item.set_text(texts[static_cast<size_t>(text_index) % texts.size()]);
     auto work = (*engine)->Prepare(item, 0.5f);
     if (!work.ok()) {
-      recorder.Answered(t, absl::Now(), static_cast<int>(work.status().code()), 0);
-      release();
+      const int code = static_cast<int>(work.status().code());
+      recorder.Answered(t, absl::Now(), code, 0);
+      settle(code);
       return;
     }
-    (*work)->done = [&, t](absl::StatusOr<v1::ItemResult> r) {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    (*work)->done = [&, t, answered](absl::StatusOr<v1::ItemResult> r) {
+      if (answered->exchange(true)) {  // a second answer: counted, otherwise ignored
+        absl::MutexLock lock(&mu);
+        ++ledger.duplicates;
+        return;
+      }
       const absl::Time now = absl::Now();
       const int code = !r.ok()            ? static_cast<int>(r.status().code())
                        : r->has_error() ? r->error().code()
                                         : 0;
       recorder.Answered(t, now, code, r.ok() ? r->num_tokens() : 0);
-      release();
+      settle(code);
     };
     std::vector<std::unique_ptr<eaos::scheduler::WorkItem>> batch;
     batch.push_back(*std::move(work));
     if (absl::Status st = (*engine)->Submit(std::move(batch)); !st.ok()) {
-      recorder.Answered(t, absl::Now(), static_cast<int>(st.code()), 0);
-      release();
+      const int code = static_cast<int>(st.code());
+      recorder.Answered(t, absl::Now(), code, 0);
+      settle(code);
     }
   };
 
@@ -735,7 +901,17 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
     }
   }
   Drain(in_flight, sched.give_up);
+  {
+    // The ledger at the end of the drain; Shutdown() below answers what is still queued.
+    absl::MutexLock lock(&mu);
+    row.ledger = ledger;
+    row.ledger.unanswered = ledger.sent - ledger.Settled();
+  }
   (*engine)->Shutdown();  // finishes what is queued: every callback has run after this
+  {
+    absl::MutexLock lock(&mu);
+    row.ledger.duplicates = ledger.duplicates;
+  }
   counter.Fill(&row);
   recorder.Fill(info.max_length(), &row);
   if (IsCuda(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
@@ -796,17 +972,49 @@ void PrintTable(const std::vector<Row>& rows, bool open) {
   }
 }
 
+// The exactly-once ledger of each row, and how fast shed items were answered.
+void PrintLedger(const std::vector<Row>& rows, bool open) {
+  std::printf("\nexactly-once ledger (every item sent, whole run: warm-up, window, drain):\n");
+  absl::PrintF("| %-10s | %9s | %9s | %-34s | %-20s | %7s | %7s | %10s | %6s | %-4s |\n", "server",
+               "sent", "ok", "item errors", "call errors", "twice", "unknown", "unanswered",
+               "unsent", "once");
+  absl::PrintF("|%s|%s:|%s:|%s|%s|%s:|%s:|%s:|%s:|%s|\n", std::string(12, '-'),
+               std::string(10, '-'), std::string(10, '-'), std::string(36, '-'),
+               std::string(22, '-'), std::string(8, '-'), std::string(8, '-'),
+               std::string(11, '-'), std::string(7, '-'), std::string(6, '-'));
+  for (const Row& r : rows) {
+    const Ledger& l = r.ledger;
+    absl::PrintF("| %-10s | %9d | %9d | %-34s | %-20s | %7d | %7d | %10d | %6d | %-4s |\n", r.label,
+                 l.sent, l.ok, Codes(l.item_errors), Codes(l.call_errors), l.duplicates, l.unknown,
+                 l.unanswered, l.unsent, l.Clean() ? "yes" : "NO");
+  }
+  for (const Row& r : rows) {
+    if (r.shed == 0 && !open) continue;
+    absl::PrintF("  %-10s shed in the window: %d", r.label, r.shed);
+    if (r.shed > 0) {
+      absl::PrintF(", answered in p50 %.2f ms, p99 %.2f ms from arrival", r.shed_p50_ms,
+                   r.shed_p99_ms);
+    }
+    if (open) absl::PrintF("; generator lag (arrival to write) p99 %.2f ms", r.lag_p99_ms);
+    std::printf("\n");
+  }
+}
+
 void WriteSummary(const std::string& path, const std::vector<Row>& rows, bool open) {
   std::ofstream out(path);
   for (const Row& r : rows) {
+    const Ledger& l = r.ledger;
     out << absl::StrFormat(
         "label=%s mode=%s offered_per_s=%.1f comments_per_s=%.1f tokens_per_s=%.1f p50_ms=%.3f "
         "p95_ms=%.3f p99_ms=%.3f mean_batch=%.2f padding=%.4f batch_ms=%.3f mfu=%s shed=%d "
-        "unsent=%d unanswered=%d errors=%d\n",
+        "unsent=%d unanswered=%d errors=%d shed_p50_ms=%.3f shed_p99_ms=%.3f lag_p99_ms=%.3f "
+        "sent=%d answered_ok=%d item_errors=%s call_errors=%s answered_twice=%d unknown_ids=%d "
+        "never_answered=%d never_written=%d exactly_once=%d\n",
         r.label, open ? "open" : "closed", r.offered_per_s, r.comments_per_s, r.tokens_per_s,
         r.p50_ms, r.p95_ms, r.p99_ms, r.mean_batch, r.padding, r.batch_ms,
         r.mfu < 0 ? "n/a" : absl::StrFormat("%.4f", r.mfu), r.shed, r.unsent, r.unanswered,
-        r.errors);
+        r.errors, r.shed_p50_ms, r.shed_p99_ms, r.lag_p99_ms, l.sent, l.ok, Codes(l.item_errors),
+        Codes(l.call_errors), l.duplicates, l.unknown, l.unanswered, l.unsent, l.Clean() ? 1 : 0);
   }
 }
 
@@ -918,8 +1126,23 @@ int main(int argc, char** argv) {
                   rows[i - 1].label.c_str(), rows[i].comments_per_s / rows[i - 1].comments_per_s);
     }
   }
+  PrintLedger(rows, open);
   if (!absl::GetFlag(FLAGS_summary).empty()) WriteSummary(absl::GetFlag(FLAGS_summary), rows, open);
   int64_t errors = 0;
   for (const Row& r : rows) errors += r.errors;
-  return errors == 0 ? 0 : 1;
+  bool once = true;
+  if (absl::GetFlag(FLAGS_check_exactly_once)) {
+    for (const Row& r : rows) {
+      const Ledger& l = r.ledger;
+      if (l.Clean()) continue;
+      once = false;
+      std::fprintf(stderr,
+                   "%s: exactly-once violated: %lld answered twice, %lld answers with an unknown "
+                   "id, %lld never answered, %lld of %lld sent accounted for\n",
+                   r.label.c_str(), static_cast<long long>(l.duplicates),
+                   static_cast<long long>(l.unknown), static_cast<long long>(l.unanswered),
+                   static_cast<long long>(l.Settled()), static_cast<long long>(l.sent));
+    }
+  }
+  return errors == 0 && once ? 0 : 1;
 }
