@@ -174,7 +174,9 @@ class HostileInput : public ::testing::Test {
     server_ = server->release();
   }
   static void TearDownTestSuite() {
-    if (server_ != nullptr) EXPECT_EQ(server_->Terminate(), 0) << server_->log();
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Terminate(), 0) << server_->log();
+    }
     delete server_;
     server_ = nullptr;
   }
