@@ -66,7 +66,9 @@ AnswerLedger::Report AnswerLedger::Check() const {
 
 std::string AnswerLedger::Report::ToString() const {
   std::vector<std::string> codes;
-  for (const auto& [code, n] : by_code) codes.push_back(absl::StrCat(absl::StatusCodeToString(code), " ", n));
+  for (const auto& [code, n] : by_code) {
+    codes.push_back(absl::StrCat(absl::StatusCodeToString(code), " ", n));
+  }
   std::string line = absl::StrCat("sent ", sent, ", answered ", answered, " (",
                                   absl::StrJoin(codes, ", "), "), unanswered ", unanswered,
                                   ", duplicate answers ", duplicates, ", unknown ids ", unknown,

@@ -29,16 +29,6 @@ v1::Item MakeItem(const std::string& id, const std::string& text) {
   return item;
 }
 
-std::string TextOf(int i) {
-  static const char* const kWords[] = {"chương", "trình", "rất", "hay", "MC", "duyên",
-                                       "âm",     "thanh", "rè",  "😀",  "nhạt", "quá"};
-  std::string text;
-  for (int w = 0; w < 2 + i % 7; ++w) {
-    if (w > 0) text += ' ';
-    text += kWords[(i * 5 + w) % 12];
-  }
-  return text;
-}
 
 // What a caller shares with its items: a deadline, and whether it has gone away.
 struct Caller {
@@ -52,7 +42,7 @@ absl::Status SubmitFlow(Engine& engine, AnswerLedger& ledger, const std::string&
   std::vector<std::unique_ptr<scheduler::WorkItem>> items;
   for (int i = 0; i < n; ++i) {
     const std::string id = absl::StrCat(prefix, "-", i);
-    auto work = engine.Prepare(MakeItem(id, TextOf(i)), 0.5f);
+    auto work = engine.Prepare(MakeItem(id, testing::SampleText(i)), 0.5f);
     if (!work.ok()) return work.status();
     (*work)->flow = flow;
     (*work)->deadline = caller.deadline;

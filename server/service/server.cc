@@ -111,7 +111,8 @@ void LogReload(const absl::StatusOr<ReloadResult>& result) {
 
 absl::Status ValidateServerOptions(const ServerOptions& options) {
   if (options.service.max_stream_in_flight < 1 || options.service.max_results_per_message < 1) {
-    return absl::InvalidArgumentError("max_stream_in_flight and max_results_per_message must be >= 1");
+    return absl::InvalidArgumentError(
+        "max_stream_in_flight and max_results_per_message must be >= 1");
   }
   if (options.max_message_bytes < 1024) {
     return absl::InvalidArgumentError(

@@ -39,16 +39,6 @@ class CountingObserver : public scheduler::SchedulerObserver {
   std::atomic<int64_t> cancelled_{0};
 };
 
-std::string TextOf(int i) {
-  static const char* const kWords[] = {"chương", "trình", "rất", "hay", "MC", "duyên",
-                                       "âm",     "thanh", "rè",  "😀",  "nhạt", "quá"};
-  std::string text;
-  for (int w = 0; w < 3 + i % 9; ++w) {
-    if (w > 0) text += ' ';
-    text += kWords[(i * 7 + w * 3) % 12];
-  }
-  return text;
-}
 
 class FakeModelService : public ::testing::Test {
  protected:
@@ -75,7 +65,9 @@ class FakeModelService : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (server_ != nullptr) {
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    }
     if (service_ != nullptr) {
       if (auto engine = service_->SetEngine(nullptr)) engine->Shutdown();
     }
@@ -103,7 +95,7 @@ class FakeModelService : public ::testing::Test {
 
   // One fresh unary call succeeds with a tuple-bearing answer.
   void ExpectStillServing() {
-    auto results = client_->Predict({client::MakeItem("after", TextOf(1))});
+    auto results = client_->Predict({client::MakeItem("after", testing::SampleText(1))});
     ASSERT_TRUE(results.ok()) << results.status();
     ASSERT_EQ(results->size(), 1u);
     EXPECT_FALSE((*results)[0].has_error()) << (*results)[0].error().message();
@@ -125,9 +117,9 @@ TEST_F(FakeModelService, ConcurrentStreamsAndCallsAreAnsweredExactlyOnceWithThei
   engine::EngineOptions options;
   options.scheduling.max_batch_size = 16;
   StartServer(options, {.per_token = absl::Microseconds(2)});
-  constexpr int kDistinct = 36;  // TextOf(i) repeats every 36
+  constexpr int kDistinct = 36;  // testing::SampleText(i) repeats every 36
   std::vector<std::string> want(kDistinct);
-  for (int i = 0; i < kDistinct; ++i) want[i] = AloneAnswer(TextOf(i));
+  for (int i = 0; i < kDistinct; ++i) want[i] = AloneAnswer(testing::SampleText(i));
   // The fake model tags words, so answers carry tuples.
   int with_tuples = 0;
   for (const std::string& answer : want) {
@@ -159,7 +151,7 @@ TEST_F(FakeModelService, ConcurrentStreamsAndCallsAreAnsweredExactlyOnceWithThei
           [&](v1::Item* item) {
             if (next == 150) return false;
             const int i = next++;
-            *item = client::MakeItem(absl::StrCat("s", s, "-", i), TextOf(i));
+            *item = client::MakeItem(absl::StrCat("s", s, "-", i), testing::SampleText(i));
             ledger.Sent(item->id());
             return true;
           },
@@ -173,7 +165,7 @@ TEST_F(FakeModelService, ConcurrentStreamsAndCallsAreAnsweredExactlyOnceWithThei
         std::vector<v1::Item> items;
         for (int k = 0; k < 5; ++k) {
           const int i = call * 5 + k;
-          items.push_back(client::MakeItem(absl::StrCat("u", u, "-", i), TextOf(i)));
+          items.push_back(client::MakeItem(absl::StrCat("u", u, "-", i), testing::SampleText(i)));
           ledger.Sent(items.back().id());
         }
         auto results = client_->Predict(items);
@@ -222,7 +214,7 @@ TEST_F(FakeModelService, HundredsOfStreamsCancelledOrAbandonedMidwayLeaveNothing
         auto stream = (own_stub ? own_stub.get() : stub_.get())->PredictStream(&context);
         for (int i = 0; i < kItemsPerClient; ++i) {
           v1::PredictStreamRequest request;
-          *request.add_items() = client::MakeItem(absl::StrCat(c, "-", i), TextOf(i));
+          *request.add_items() = client::MakeItem(absl::StrCat(c, "-", i), testing::SampleText(i));
           if (!stream->Write(request)) break;
         }
         v1::PredictStreamResponse response;
@@ -264,7 +256,7 @@ TEST_F(FakeModelService, DeadlinesShorterThanTheQueueWaitAreDroppedBeforeTheMode
                                       : std::chrono::milliseconds(20)));
         v1::PredictRequest request;
         for (int k = 0; k < 6; ++k) {
-          *request.add_items() = client::MakeItem(absl::StrCat(t, "-", call, "-", k), TextOf(k));
+          *request.add_items() = client::MakeItem(absl::StrCat(t, "-", call, "-", k), testing::SampleText(k));
           ledger.Sent(request.items().rbegin()->id());
         }
         items_sent += request.items_size();
@@ -316,7 +308,7 @@ TEST_F(FakeModelService, InjectedForwardFailuresStillAnswerEveryItemOnce) {
       absl::Status status = client_->PredictStream(
           [&](v1::Item* item) {
             if (next == 120) return false;
-            *item = client::MakeItem(absl::StrCat(s, "-", next), TextOf(next));
+            *item = client::MakeItem(absl::StrCat(s, "-", next), testing::SampleText(next));
             ++next;
             ledger.Sent(item->id());
             return true;
@@ -362,7 +354,7 @@ TEST_F(FakeModelService, AFullQueueShedsWithResourceExhaustedAndLosesNothingAdmi
       for (int call = 0; call < 10; ++call) {
         std::vector<v1::Item> items;
         for (int k = 0; k < 10; ++k) {
-          items.push_back(client::MakeItem(absl::StrCat(t, "-", call, "-", k), TextOf(k)));
+          items.push_back(client::MakeItem(absl::StrCat(t, "-", call, "-", k), testing::SampleText(k)));
           ledger.Sent(items.back().id());
         }
         auto results = client_->Predict(items);

@@ -51,7 +51,8 @@ void FillOneHot(runtime::Logits* logits, int64_t rows, int64_t cols, int64_t lab
 int64_t FakeTokenizer::IdOf(absl::string_view word) const {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (unsigned char c : word) h = (h ^ c) * 1099511628211ull;
-  return kFirstPieceId + static_cast<int64_t>(h % static_cast<uint64_t>(vocab_size_ - kFirstPieceId));
+  const auto pieces = static_cast<uint64_t>(vocab_size_ - kFirstPieceId);
+  return kFirstPieceId + static_cast<int64_t>(h % pieces);
 }
 
 absl::StatusOr<text::Encoding> FakeTokenizer::Encode(absl::string_view text) const {
@@ -106,6 +107,17 @@ absl::StatusOr<runtime::ModelOutputs> FakeModel::Forward(const runtime::Batch& b
   rows_seen_ += batch.rows;
   ++forwards_;
   return out;
+}
+
+std::string SampleText(int i) {
+  static const char* const kWords[] = {"chương", "trình", "rất", "hay", "MC", "duyên",
+                                       "âm",     "thanh", "rè",  "😀",  "nhạt", "quá"};
+  std::string text;
+  for (int w = 0; w < 3 + i % 9; ++w) {
+    if (w > 0) text += ' ';
+    text += kWords[(i * 7 + w * 3) % 12];
+  }
+  return text;
 }
 
 absl::StatusOr<runtime::ModelConfig> DemoModelConfig() {

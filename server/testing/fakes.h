@@ -33,7 +33,8 @@ namespace eaos::testing {
 
 class FakeTokenizer final : public text::Tokenizer {
  public:
-  FakeTokenizer(int vocab_size, int max_length) : vocab_size_(vocab_size), max_length_(max_length) {}
+  FakeTokenizer(int vocab_size, int max_length)
+      : vocab_size_(vocab_size), max_length_(max_length) {}
   absl::StatusOr<text::Encoding> Encode(absl::string_view text) const override;
   int vocab_size() const override { return vocab_size_; }
   int max_length() const override { return max_length_; }
@@ -71,6 +72,10 @@ class FakeModel final : public runtime::Model {
   std::atomic<int64_t> rows_seen_{0};
   std::atomic<int64_t> forwards_{0};
 };
+
+// Comment-like texts for tests: 3 to 11 Vietnamese words and an emoji, varied; SampleText(i)
+// repeats every 36 values of i.
+std::string SampleText(int i);
 
 // The demo model's model.json (labels, special tokens, max_length): the fakes' contract.
 absl::StatusOr<runtime::ModelConfig> DemoModelConfig();

@@ -154,7 +154,8 @@ void Mutex::ReaderLockWhen(const Condition& cond) {
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
-  EAOS_REAL(MutexCondTimeoutFn, "Mutex", "19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE", this, cond, timeout);
+  EAOS_REAL(MutexCondTimeoutFn, "Mutex",
+            "19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE", this, cond, timeout);
   __tsan_mutex_pre_lock(this, 0);
   const bool met = real(this, cond, timeout);
   __tsan_mutex_post_lock(this, 0, 0);
@@ -162,7 +163,8 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
-  EAOS_REAL(MutexCondDeadlineFn, "Mutex", "20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE", this, cond, deadline);
+  EAOS_REAL(MutexCondDeadlineFn, "Mutex",
+            "20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE", this, cond, deadline);
   __tsan_mutex_pre_lock(this, 0);
   const bool met = real(this, cond, deadline);
   __tsan_mutex_post_lock(this, 0, 0);
@@ -178,12 +180,14 @@ void Mutex::Await(const Condition& cond) {
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
-  EAOS_REAL(MutexCondTimeoutFn, "Mutex", "16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE", this, cond, timeout);
+  EAOS_REAL(MutexCondTimeoutFn, "Mutex",
+            "16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE", this, cond, timeout);
   return AsUnlockThenLock(this, 0, [&] { return real(this, cond, timeout); });
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
-  EAOS_REAL(MutexCondDeadlineFn, "Mutex", "17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE", this, cond, deadline);
+  EAOS_REAL(MutexCondDeadlineFn, "Mutex",
+            "17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE", this, cond, deadline);
   return AsUnlockThenLock(this, 0, [&] { return real(this, cond, deadline); });
 }
 
@@ -200,12 +204,14 @@ void CondVar::Wait(Mutex* mu) {
 }
 
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
-  EAOS_REAL(CondVarTimeoutFn, "CondVar", "15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE", this, mu, timeout);
+  EAOS_REAL(CondVarTimeoutFn, "CondVar",
+            "15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE", this, mu, timeout);
   return AsUnlockThenLock(mu, 0, [&] { return real(this, mu, timeout); });
 }
 
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
-  EAOS_REAL(CondVarDeadlineFn, "CondVar", "16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE", this, mu, deadline);
+  EAOS_REAL(CondVarDeadlineFn, "CondVar",
+            "16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE", this, mu, deadline);
   return AsUnlockThenLock(mu, 0, [&] { return real(this, mu, deadline); });
 }
 
@@ -230,14 +236,16 @@ void Notification::WaitForNotification() const {
 }
 
 bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
-  EAOS_REAL_CONST(NotifiedTimeoutFn, "Notification", "30WaitForNotificationWithTimeoutENS0_8DurationE", this, timeout);
+  EAOS_REAL_CONST(NotifiedTimeoutFn, "Notification",
+            "30WaitForNotificationWithTimeoutENS0_8DurationE", this, timeout);
   const bool notified = real(this, timeout);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;
 }
 
 bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
-  EAOS_REAL_CONST(NotifiedDeadlineFn, "Notification", "31WaitForNotificationWithDeadlineENS0_4TimeE", this, deadline);
+  EAOS_REAL_CONST(NotifiedDeadlineFn, "Notification",
+            "31WaitForNotificationWithDeadlineENS0_4TimeE", this, deadline);
   const bool notified = real(this, deadline);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;

@@ -166,22 +166,12 @@ std::vector<HostileCase> HostileCorpus() {
   return cases;
 }
 
-class HostileInput : public ::testing::Test {
+class HostileInput : public SharedServerSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto server = ServerProcess::Start();  // default limits: the ones users get
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) {
-      EXPECT_EQ(server_->Terminate(), 0) << server_->log();
-    }
-    delete server_;
-    server_ = nullptr;
-  }
+  static void SetUpTestSuite() { StartSharedServer(); }  // default limits: the ones users get
+
   static void ExpectStillServing(const std::string& after) {
-    auto stub = v1::EaosService::NewStub(Channel(server_->target()));
+    auto stub = v1::EaosService::NewStub(Channel(shared_server()->target()));
     grpc::ClientContext context;
     context.set_deadline(In(30));
     v1::PredictResponse response;
@@ -190,12 +180,10 @@ class HostileInput : public ::testing::Test {
     ASSERT_EQ(response.results_size(), 1);
     EXPECT_FALSE(response.results(0).has_error()) << "after " << after;
   }
-  static ServerProcess* server_;
 };
-ServerProcess* HostileInput::server_ = nullptr;
 
 TEST_F(HostileInput, EveryRequestOfTheCorpusGetsItsDocumentedAnswer) {
-  auto stub = v1::EaosService::NewStub(Channel(server_->target()));
+  auto stub = v1::EaosService::NewStub(Channel(shared_server()->target()));
   for (const HostileCase& c : HostileCorpus()) {
     SCOPED_TRACE(c.name);
     const v1::PredictRequest request = c.request();
@@ -222,7 +210,7 @@ TEST_F(HostileInput, EveryRequestOfTheCorpusGetsItsDocumentedAnswer) {
 
 // The same corpus as stream messages: per-item answers on the stream, which stays usable.
 TEST_F(HostileInput, TheCorpusOnOneStreamIsAnsweredPerItemAndTheStreamGoesOn) {
-  auto stub = v1::EaosService::NewStub(Channel(server_->target()));
+  auto stub = v1::EaosService::NewStub(Channel(shared_server()->target()));
   grpc::ClientContext context;
   context.set_deadline(In(120));
   auto stream = stub->PredictStream(&context);
@@ -264,7 +252,7 @@ TEST_F(HostileInput, TheCorpusOnOneStreamIsAnsweredPerItemAndTheStreamGoesOn) {
 
 // Bytes that are not a PredictRequest at all: gRPC refuses to parse them, the server goes on.
 TEST_F(HostileInput, GarbageBytesOnTheWireAreRefusedAndTheServerGoesOn) {
-  grpc::GenericStub generic(Channel(server_->target()));
+  grpc::GenericStub generic(Channel(shared_server()->target()));
   auto call_raw = [&generic](const std::string& bytes) {
     grpc::Slice slice(bytes);
     grpc::ByteBuffer request(&slice, 1);
@@ -317,7 +305,7 @@ TEST_F(HostileInput, GarbageBytesOnTheWireAreRefusedAndTheServerGoesOn) {
 // A stream that never half-closes: everything it sent is answered while it stays open; when the
 // client gives up (cancel) or its deadline passes, the server ends it and goes on.
 TEST_F(HostileInput, AStreamThatNeverHalfClosesIsAnsweredAndEndedByItsCaller) {
-  auto stub = v1::EaosService::NewStub(Channel(server_->target()));
+  auto stub = v1::EaosService::NewStub(Channel(shared_server()->target()));
   for (const bool by_deadline : {false, true}) {
     grpc::ClientContext context;
     if (by_deadline) context.set_deadline(In(3));
@@ -377,7 +365,8 @@ TEST(Exposure, ListensOnlyOnTheAddressesItIsGiven) {
   auto hex_port = [](int port) { return absl::StrCat(":", absl::Hex(port, absl::kZeroPad4)); };
   std::string all;
   for (const std::string& address : listening) absl::StrAppend(&all, address, " ");
-  EXPECT_THAT(absl::AsciiStrToUpper(all), HasSubstr(absl::AsciiStrToUpper(hex_port(std::stoi(grpc_port)))));
+  EXPECT_THAT(absl::AsciiStrToUpper(all),
+              HasSubstr(absl::AsciiStrToUpper(hex_port(std::stoi(grpc_port)))));
   EXPECT_THAT(absl::AsciiStrToUpper(all),
               HasSubstr(absl::AsciiStrToUpper(hex_port((*server)->metrics_port()))));
   for (const std::string& address : listening) {

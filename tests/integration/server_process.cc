@@ -181,4 +181,20 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   return response.substr(body + 4);
 }
 
+ServerProcess* SharedServerSuite::server_ = nullptr;
+
+void SharedServerSuite::StartSharedServer(const std::vector<std::string>& flags) {
+  auto server = ServerProcess::Start(flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = server->release();
+}
+
+void SharedServerSuite::TearDownTestSuite() {
+  if (server_ != nullptr) {
+    EXPECT_EQ(server_->Terminate(), 0) << server_->log();
+  }
+  delete server_;
+  server_ = nullptr;
+}
+
 }  // namespace eaos::testing

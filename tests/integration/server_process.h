@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -62,6 +64,25 @@ class ServerProcess {
   std::thread reader_;
   mutable absl::Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
+};
+
+// Base of a test suite whose tests share one server, so the model loads once per suite:
+//
+//   class MySuite : public SharedServerSuite {
+//    protected:
+//     static void SetUpTestSuite() { StartSharedServer({"--max_batch_size=8"}); }
+//   };
+//   TEST_F(MySuite, ...) { ... shared_server()->target() ... }
+class SharedServerSuite : public ::testing::Test {
+ protected:
+  // Starts the suite's server (ASSERTs that it starts).
+  static void StartSharedServer(const std::vector<std::string>& flags = {});
+  // Stops it with SIGTERM and EXPECTs exit code 0.
+  static void TearDownTestSuite();
+  static ServerProcess* shared_server() { return server_; }
+
+ private:
+  static ServerProcess* server_;
 };
 
 // Absolute path of the demo model directory and the server binary (set by CMake).

@@ -66,22 +66,11 @@ v1::Item MakeItem(const std::string& id, const std::string& text) {
 }
 
 // One server for the suite (loading the model once); tests that need other flags start their own.
-class ServerTest : public ::testing::Test {
+class ServerTest : public SharedServerSuite {
  protected:
   static void SetUpTestSuite() {
-    auto server =
-        ServerProcess::Start({absl::StrCat("--max_message_bytes=", kTestMaxMessageBytes)});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
+    StartSharedServer({absl::StrCat("--max_message_bytes=", kTestMaxMessageBytes)});
   }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) {
-      EXPECT_EQ(server_->Terminate(), 0) << server_->log();
-    }
-    delete server_;
-    server_ = nullptr;
-  }
-
   static std::unique_ptr<v1::EaosService::Stub> Stub(const std::string& target) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
@@ -104,18 +93,16 @@ class ServerTest : public ::testing::Test {
   static void ExpectStillServing() {
     v1::PredictResponse response;
     const grpc::Status s =
-        Predict(Stub(server_->target()).get(), {MakeItem("ok", "MC dẫn rất duyên")}, &response);
+        Predict(Stub(shared_server()->target()).get(), {MakeItem("ok", "MC dẫn rất duyên")}, &response);
     ASSERT_TRUE(s.ok()) << s.error_message();
     ASSERT_EQ(response.results_size(), 1);
     EXPECT_FALSE(response.results(0).has_error());
   }
 
-  static ServerProcess* server_;
 };
-ServerProcess* ServerTest::server_ = nullptr;
 
 TEST_F(ServerTest, HealthIsServingAndModelInfoDescribesTheDemoModel) {
-  auto channel = grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(shared_server()->target(), grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel);
   for (const std::string service : {"", "eaos.v1.EaosService", "liveness"}) {
     grpc::ClientContext context;
@@ -128,7 +115,7 @@ TEST_F(ServerTest, HealthIsServingAndModelInfoDescribesTheDemoModel) {
 
   grpc::ClientContext context;
   v1::ModelInfo info;
-  ASSERT_TRUE(Stub(server_->target())->GetModelInfo(&context, {}, &info).ok());
+  ASSERT_TRUE(Stub(shared_server()->target())->GetModelInfo(&context, {}, &info).ok());
   EXPECT_EQ(info.name(), "eaos-demo");
   EXPECT_FALSE(info.version().empty());
   EXPECT_EQ(info.device(), "cpu");
@@ -142,7 +129,7 @@ TEST_F(ServerTest, HealthIsServingAndModelInfoDescribesTheDemoModel) {
 }
 
 TEST_F(ServerTest, ReflectionListsTheServices) {
-  auto channel = grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(shared_server()->target(), grpc::InsecureChannelCredentials());
   auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
   grpc::ClientContext context;
   auto stream = reflection->ServerReflectionInfo(&context);
@@ -163,7 +150,7 @@ TEST_F(ServerTest, ReflectionListsTheServices) {
 TEST_F(ServerTest, AnnotatesTheSpecExample) {
   v1::PredictResponse response;
   ASSERT_TRUE(
-      Predict(Stub(server_->target()).get(), {MakeItem("1", "Chương trình rất hay!")}, &response)
+      Predict(Stub(shared_server()->target()).get(), {MakeItem("1", "Chương trình rất hay!")}, &response)
           .ok());
   ASSERT_EQ(response.results_size(), 1);
   const v1::ItemResult& r = response.results(0);
@@ -214,7 +201,7 @@ TEST_F(ServerTest, AnswersEqualThePythonReference) {
   const auto items = FixtureItems();
   ASSERT_EQ(reference.size(), items.size());
   v1::PredictResponse response;
-  ASSERT_TRUE(Predict(Stub(server_->target()).get(), items, &response).ok());
+  ASSERT_TRUE(Predict(Stub(shared_server()->target()).get(), items, &response).ok());
   ASSERT_EQ(response.results_size(), static_cast<int>(items.size()));
   int tuples = 0;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -230,7 +217,7 @@ TEST_F(ServerTest, SixtyFourConcurrentStreamsGetEveryItemAnsweredExactlyOnce) {
   constexpr int kItemsPerStream = 40;
   constexpr int kItemsPerMessage = 4;
   const auto texts = FixtureItems();
-  auto stub = Stub(server_->target());
+  auto stub = Stub(shared_server()->target());
   std::vector<std::map<std::string, int>> seen(kStreams);
   std::vector<grpc::Status> statuses(kStreams);
   std::atomic<int> errors{0};
@@ -275,7 +262,7 @@ TEST_F(ServerTest, SixtyFourConcurrentStreamsGetEveryItemAnsweredExactlyOnce) {
   // poll (bounded) until all 64 are counted.
   std::string metrics;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    auto scraped = HttpGet(server_->metrics_port(), "/metrics");
+    auto scraped = HttpGet(shared_server()->metrics_port(), "/metrics");
     ASSERT_TRUE(scraped.ok()) << scraped.status();
     metrics = *scraped;
     if (metrics.find(R"(eaos_requests_total{code="OK",method="PredictStream"} 64)") !=
@@ -301,7 +288,7 @@ TEST_F(ServerTest, BatchingOnAndOffGiveIdenticalTuples) {
       mixed.push_back(MakeItem(absl::StrCat(round, ":", item.id()), item.text()));
   }
   v1::PredictResponse batched_response, unbatched_response;
-  ASSERT_TRUE(Predict(Stub(server_->target()).get(), mixed, &batched_response).ok());
+  ASSERT_TRUE(Predict(Stub(shared_server()->target()).get(), mixed, &batched_response).ok());
   ASSERT_TRUE(Predict(Stub((*unbatched)->target()).get(), mixed, &unbatched_response).ok());
   ASSERT_EQ(batched_response.results_size(), unbatched_response.results_size());
   for (int i = 0; i < batched_response.results_size(); ++i) {
@@ -348,7 +335,7 @@ TEST_F(ServerTest, BadItemsGetClearPerItemErrorsAndGoodOnesStillSucceed) {
       MakeItem("good-2", "Âm thanh quá tệ"),
   };
   v1::PredictResponse response;
-  const grpc::Status status = Predict(Stub(server_->target()).get(), items, &response);
+  const grpc::Status status = Predict(Stub(shared_server()->target()).get(), items, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.results_size(), static_cast<int>(items.size()));
   std::map<std::string, v1::ItemResult> by_id;
@@ -371,7 +358,7 @@ TEST_F(ServerTest, BadItemsGetClearPerItemErrorsAndGoodOnesStillSucceed) {
 }
 
 TEST_F(ServerTest, RequestLevelErrorsFailTheCallWithAClearStatus) {
-  auto stub = Stub(server_->target());
+  auto stub = Stub(shared_server()->target());
   {  // too many items in one call
     std::vector<v1::Item> items(kMaxItemsPerRequest + 1, MakeItem("x", "hay"));
     v1::PredictResponse response;
@@ -398,7 +385,7 @@ TEST_F(ServerTest, RequestLevelErrorsFailTheCallWithAClearStatus) {
 }
 
 TEST_F(ServerTest, ThresholdOptionFiltersTuples) {
-  auto stub = Stub(server_->target());
+  auto stub = Stub(shared_server()->target());
   v1::PredictOptions none, all;
   none.set_confidence_threshold(1.0f);
   all.set_confidence_threshold(0.0f);
@@ -411,7 +398,7 @@ TEST_F(ServerTest, ThresholdOptionFiltersTuples) {
 }
 
 TEST_F(ServerTest, StreamReportsBadItemsPerItemAndKeepsGoing) {
-  auto stub = Stub(server_->target());
+  auto stub = Stub(shared_server()->target());
   grpc::ClientContext context;
   auto stream = stub->PredictStream(&context);
   v1::PredictStreamRequest first;
@@ -444,7 +431,7 @@ TEST_F(ServerTest, StreamReportsBadItemsPerItemAndKeepsGoing) {
 }
 
 TEST_F(ServerTest, ClientsCancellingMidStreamLeaveTheServerServing) {
-  auto stub = Stub(server_->target());
+  auto stub = Stub(shared_server()->target());
   constexpr int kStreams = 32;
   std::vector<std::thread> threads;
   for (int s = 0; s < kStreams; ++s) {
@@ -474,7 +461,7 @@ TEST_F(ServerTest, ClientsCancellingMidStreamLeaveTheServerServing) {
   ExpectStillServing();
   // The scheduler drained every abandoned item: the queue ends empty.
   for (int i = 0; i < 100; ++i) {
-    auto metrics = HttpGet(server_->metrics_port(), "/metrics");
+    auto metrics = HttpGet(shared_server()->metrics_port(), "/metrics");
     ASSERT_TRUE(metrics.ok());
     if (metrics->find("\neaos_queue_items 0\n") != std::string::npos) return;
     absl::SleepFor(absl::Milliseconds(50));
