@@ -25,37 +25,59 @@ absl::Status Scheduler::Submit(std::vector<std::unique_ptr<WorkItem>> items) {
   if (items.empty()) return absl::OkStatus();
   const int64_t n = static_cast<int64_t>(items.size());
   int64_t depth = 0;
+  std::vector<std::unique_ptr<WorkItem>> dropped;
+  const absl::Time now = absl::Now();
+  absl::Status room;
   {
     absl::MutexLock lock(&mu_);
-    if (absl::Status room = CheckRoomLocked(n); !room.ok()) return room;
-    const absl::Time now = absl::Now();
-    for (auto& item : items) {
-      item->enqueue_time = now;
-      // Start-time fair queueing, with tokens as the cost of an item.
-      Flow& flow = flows_[item->flow];
-      const double start = std::max(virtual_time_, flow.finish);
-      flow.finish = start + static_cast<double>(std::max<int64_t>(item->length(), 1));
-      ++flow.queued;
-      const Key key{start, next_seq_++};
-      if (item->deadline != absl::InfiniteFuture()) deadlines_.emplace(item->deadline, key);
-      queue_.emplace(key, std::move(item));
+    room = CheckRoomLocked(n, &dropped);
+    if (room.ok()) {
+      for (auto& item : items) {
+        item->enqueue_time = now;
+        // Start-time fair queueing, with tokens as the cost of an item.
+        Flow& flow = flows_[item->flow];
+        const double start = std::max(virtual_time_, flow.finish);
+        flow.finish = start + static_cast<double>(std::max<int64_t>(item->length(), 1));
+        ++flow.queued;
+        const Key key{start, next_seq_++};
+        if (item->deadline != absl::InfiniteFuture()) deadlines_.emplace(item->deadline, key);
+        queue_.emplace(key, std::move(item));
+      }
+      cv_.Signal();
     }
     depth = static_cast<int64_t>(queue_.size());
-    cv_.Signal();
   }
+  AnswerDropped(std::move(dropped), now);
   observer_->OnQueueDepth(depth);
-  return absl::OkStatus();
+  return room;
 }
 
 absl::Status Scheduler::CheckRoom(int64_t items) {
-  absl::MutexLock lock(&mu_);
-  return CheckRoomLocked(items);
+  std::vector<std::unique_ptr<WorkItem>> dropped;
+  absl::Status room;
+  {
+    absl::MutexLock lock(&mu_);
+    room = CheckRoomLocked(items, &dropped);
+  }
+  AnswerDropped(std::move(dropped), absl::Now());
+  return room;
 }
 
-absl::Status Scheduler::CheckRoomLocked(int64_t items) {
+absl::Status Scheduler::CheckRoomLocked(int64_t items,
+                                        std::vector<std::unique_ptr<WorkItem>>* dropped) {
+  // A full scan calls every queued item's cancelled(): bounded in rate, not done per call.
+  constexpr absl::Duration kFullPruneInterval = absl::Milliseconds(50);
   if (stopping_) return absl::UnavailableError("server is shutting down");
+  const auto fits = [&] {
+    return static_cast<int64_t>(queue_.size()) + items <= options_.max_queue_items;
+  };
+  const absl::Time now = absl::Now();
+  if (!fits() && now - last_full_prune_ >= kFullPruneInterval) {
+    last_full_prune_ = now;
+    PruneLocked(now, queue_.size(), dropped);
+  }
   const int64_t depth = static_cast<int64_t>(queue_.size());
-  if (depth + items > options_.max_queue_items) {
+  if (!fits()) {
     observer_->OnRejected(items);
     return absl::ResourceExhaustedError(absl::StrCat("queue full: ", depth,
                                                      " items waiting, limit ",
@@ -124,12 +146,13 @@ std::unique_ptr<WorkItem> Scheduler::TakeLocked(Queue::iterator it) {
   return item;
 }
 
-void Scheduler::PruneLocked(absl::Time now, std::vector<std::unique_ptr<WorkItem>>* dropped) {
+void Scheduler::PruneLocked(absl::Time now, size_t scan,
+                            std::vector<std::unique_ptr<WorkItem>>* dropped) {
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     dropped->push_back(TakeLocked(queue_.find(deadlines_.begin()->second)));
   }
   size_t seen = 0;
-  for (auto it = queue_.begin(); it != queue_.end() && seen < Lookahead();) {
+  for (auto it = queue_.begin(); it != queue_.end() && seen < scan;) {
     const WorkItem& item = *it->second;
     if (item.cancelled && item.cancelled()) {
       auto next = std::next(it);
@@ -249,12 +272,12 @@ void Scheduler::Loop(int runner) {
       bool full = false;
       absl::Time flush_at;
       now = absl::Now();
-      PruneLocked(now, &dropped);
+      PruneLocked(now, Lookahead(), &dropped);
       std::vector<Queue::iterator> chosen = SelectBatch(now, &full, &flush_at);
       while (!stopping_ && !full && !chosen.empty() && now < flush_at) {
         cv_.WaitWithDeadline(&mu_, flush_at);
         now = absl::Now();
-        PruneLocked(now, &dropped);
+        PruneLocked(now, Lookahead(), &dropped);
         chosen = SelectBatch(now, &full, &flush_at);
       }
       batch.reserve(chosen.size());

@@ -156,7 +156,11 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
-  absl::Status CheckRoomLocked(int64_t items) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `items` more fit. A full queue first drops its expired and cancelled items, anywhere
+  // (into *dropped, for the caller to answer outside the lock), at most every kFullPruneInterval:
+  // clients that went away must not keep the queue full for the living.
+  absl::Status CheckRoomLocked(int64_t items, std::vector<std::unique_ptr<WorkItem>>* dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop(int runner);
   // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
   // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.
@@ -171,8 +175,9 @@ class Scheduler {
   size_t Lookahead() const;
   // Takes an item out of the queue and the flow and deadline books.
   std::unique_ptr<WorkItem> TakeLocked(Queue::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Removes expired items (anywhere) and cancelled ones (in the look-ahead window) into *dropped.
-  void PruneLocked(absl::Time now, std::vector<std::unique_ptr<WorkItem>>* dropped)
+  // Removes expired items (anywhere) and cancelled ones (among the first `scan` queued) into
+  // *dropped.
+  void PruneLocked(absl::Time now, size_t scan, std::vector<std::unique_ptr<WorkItem>>* dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The items the next batch takes, seed first; *full is set when a limit (rows or tokens), not
   // the cost check, kept a queued item out: waiting cannot grow the batch. *flush_at is when the
@@ -206,6 +211,7 @@ class Scheduler {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t lowered_budget_ ABSL_GUARDED_BY(mu_) = 0;  // 0: options_.max_batch_tokens
   absl::Time lowered_until_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_full_prune_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<std::thread> threads_;
   absl::Mutex join_mu_;  // Shutdown() may be called twice (explicitly, then by the destructor)
 };

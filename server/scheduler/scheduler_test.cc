@@ -205,6 +205,38 @@ TEST(Scheduler, ItemsOfACancelledCallAreAnsweredWithoutRunning) {
   EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(5)));
 }
 
+// Clients that went away must not keep a full queue full: before refusing, the queue drops its
+// cancelled items wherever they are (the look-ahead window alone would free them only slowly).
+TEST(Scheduler, AFullQueueFirstDropsTheItemsOfCallersThatLeft) {
+  RecordingProcessor processor;
+  Results results;
+  absl::Notification gate;
+  SchedulerOptions options = Options(64, 1000, absl::Milliseconds(1));
+  options.max_queue_items = 6;
+  Scheduler scheduler(options, &processor);
+  BlockOnFirstBatch(scheduler, processor, results, gate);
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  std::vector<std::unique_ptr<WorkItem>> items;
+  for (int i = 0; i < 6; ++i) {
+    items.push_back(results.Item(absl::StrCat("dead", i), 6));
+    items.back()->cancelled = [gone] { return gone->load(); };
+  }
+  ASSERT_TRUE(scheduler.Submit(std::move(items)).ok());
+  EXPECT_EQ(scheduler.CheckRoom(2).code(), absl::StatusCode::kResourceExhausted);  // all alive
+  gone->store(true);
+  absl::SleepFor(absl::Milliseconds(60));  // past the interval between full scans
+  EXPECT_TRUE(scheduler.CheckRoom(2).ok());
+  ASSERT_TRUE(scheduler.Submit(Items(results.Item("alive", 4))).ok());
+  gate.Notify();
+  ASSERT_TRUE(results.WaitFor(8));
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(results.errors().at(absl::StrCat("dead", i)).code(), absl::StatusCode::kCancelled);
+  }
+  EXPECT_EQ(results.errors().count("alive"), 0u);
+  EXPECT_THAT(processor.batches(), ElementsAre(ElementsAre(5), ElementsAre(4)));
+  for (const auto& [id, n] : results.deliveries()) EXPECT_EQ(n, 1) << id;
+}
+
 TEST(Scheduler, ANearDeadlineSeedsTheNextBatchAheadOfOlderItems) {
   RecordingProcessor processor;
   Results results;

@@ -582,6 +582,7 @@ TEST(Faults, ClientProcessesKilledMidStreamLeaveTheServerServing) {
   absl::SleepFor(absl::Seconds(2));
   for (pid_t pid : clients) kill(pid, SIGKILL);
   for (pid_t pid : clients) waitpid(pid, nullptr, 0);
+  const absl::Time killed = absl::Now();
   // Queued work of the dead clients is dropped or finished; a new call is served promptly.
   auto stub = v1::EaosService::NewStub(Channel((*server)->target()));
   grpc::ClientContext context;
@@ -590,10 +591,14 @@ TEST(Faults, ClientProcessesKilledMidStreamLeaveTheServerServing) {
   const grpc::Status s = stub->Predict(&context, Items({"MC hay"}), &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_FALSE(response.results(0).has_error());
+  std::fprintf(stderr, "the first call after the kill was answered %s later\n",
+               absl::FormatDuration(absl::Now() - killed).c_str());
   auto metrics = HttpGet((*server)->metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_THAT(*metrics, HasSubstr("eaos_items_dropped_total{reason=\"cancelled\"}"));
+  const absl::Time term = absl::Now();
   EXPECT_EQ((*server)->Terminate(), 0);
+  std::fprintf(stderr, "terminated in %s\n", absl::FormatDuration(absl::Now() - term).c_str());
 }
 
 // Model directories that cannot serve: a clear startup error and a non-zero exit, before the
