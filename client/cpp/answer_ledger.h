@@ -16,6 +16,7 @@
 #define EAOS_CLIENT_CPP_ANSWER_LEDGER_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ class AnswerLedger {
     int64_t count(absl::StatusCode code) const {
       auto it = by_code.find(code);
       return it == by_code.end() ? 0 : it->second;
+    }
+    // Items whose answer was any of `codes`.
+    int64_t count(std::initializer_list<absl::StatusCode> codes) const {
+      int64_t n = 0;
+      for (absl::StatusCode code : codes) n += count(code);
+      return n;
     }
     // One line: sent, answers by code, and the violations with examples.
     std::string ToString() const;

@@ -147,8 +147,8 @@ TEST(EngineOnFakes, InjectedFailuresOnTwoRunnersLoseNothing) {
   ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(60)));
   const AnswerLedger::Report report = ledger.Check();
   EXPECT_TRUE(report.ok()) << report.ToString();
-  EXPECT_EQ(report.count(absl::StatusCode::kOk) + report.count(absl::StatusCode::kInternal) +
-                report.count(absl::StatusCode::kResourceExhausted),
+  EXPECT_EQ(report.count({absl::StatusCode::kOk, absl::StatusCode::kInternal,
+                          absl::StatusCode::kResourceExhausted}),
             report.sent)
       << report.ToString();
   EXPECT_GT(report.count(absl::StatusCode::kInternal), 0) << report.ToString();

@@ -330,8 +330,8 @@ TEST_F(FakeModelService, InjectedForwardFailuresStillAnswerEveryItemOnce) {
   const AnswerLedger::Report report = ledger.Check();
   EXPECT_TRUE(report.ok()) << report.ToString();
   // Random out-of-memory failures may hit one item alone twice: it then gets RESOURCE_EXHAUSTED.
-  EXPECT_EQ(report.count(absl::StatusCode::kOk) + report.count(absl::StatusCode::kInternal) +
-                report.count(absl::StatusCode::kResourceExhausted),
+  EXPECT_EQ(report.count({absl::StatusCode::kOk, absl::StatusCode::kInternal,
+                          absl::StatusCode::kResourceExhausted}),
             report.sent)
       << report.ToString();
   EXPECT_GT(report.count(absl::StatusCode::kOk), 0);
