@@ -336,7 +336,7 @@ TEST_F(FakeModelService, InjectedForwardFailuresStillAnswerEveryItemOnce) {
       << report.ToString();
   EXPECT_GT(report.count(absl::StatusCode::kOk), 0);
   EXPECT_EQ(internal_with_reason.load(), report.count(absl::StatusCode::kInternal));
-  ExpectStillServing();
+  // No "still serving" probe here: with faults injected on purpose, any single item may fail.
 }
 
 // A full queue: Predict calls fail fast with RESOURCE_EXHAUSTED and queue nothing; stream items
