@@ -102,7 +102,8 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the generated texts and of the arrivals");
 ABSL_FLAG(std::string, model_dir, "",
           "If set, also run the same load in process (no gRPC) on this model: the ceiling");
 ABSL_FLAG(std::string, device, "cpu", "In-process engine: torch device (cpu, cuda, cuda:N)");
-ABSL_FLAG(int, threads, 2, "In-process engine: intra-op threads (match the server's)");
+ABSL_FLAG(int, threads, 0,
+          "In-process engine: intra-op threads; 0 = the server's default (match the server's)");
 ABSL_FLAG(bool, golden_check, true,
           "In-process engine: replay the model's golden.json at load (as the server's flag)");
 ABSL_FLAG(int, inproc_max_batch_size, 0, "In-process engine: 0 = the batching target's limit");
@@ -274,6 +275,10 @@ struct Row {
   double comments_per_s = 0, tokens_per_s = 0, flops_per_s = 0;
   double p50_ms = 0, p95_ms = 0, p99_ms = 0;
   double mean_batch = 0, padding = 0, batch_ms = 0;
+  // The model alone (eaos_forward_duration_seconds): mean time of one forward pass, items per
+  // second of forward time (what the model could do on these very batches if nothing else cost
+  // anything: the ceiling), and forward time per second of the window (how busy the model was).
+  double forward_ms = 0, model_per_s = 0, model_busy = 0;
   double mfu = -1;  // < 0: n/a
   int64_t shed = 0, unsent = 0, unanswered = 0, errors = 0;
   // Items shed (RESOURCE_EXHAUSTED) in the window: latency of that answer, from the (scheduled)
@@ -436,6 +441,7 @@ double Scrape(const std::string& body, const std::string& series) {
 struct Counters {
   double batches = 0, batch_items = 0, real_tokens = 0, padded_tokens = 0;
   double batch_seconds = 0, timed_batches = 0;
+  double forward_seconds = 0, forwards = 0;
 };
 
 Counters ReadCounters(int port) {
@@ -449,16 +455,25 @@ Counters ReadCounters(int port) {
   c.padded_tokens = Scrape(b, "eaos_tokens_total{kind=\"padded\"}");
   c.batch_seconds = Scrape(b, "eaos_batch_duration_seconds_sum");
   c.timed_batches = Scrape(b, "eaos_batch_duration_seconds_count");
+  c.forward_seconds = Scrape(b, "eaos_forward_duration_seconds_sum");
+  c.forwards = Scrape(b, "eaos_forward_duration_seconds_count");
   return c;
 }
 
-void FillBatchColumns(const Counters& before, const Counters& after, Row* row) {
+// The batch and model columns from the counters' growth over a window of `seconds`.
+void FillBatchColumns(const Counters& before, const Counters& after, double seconds, Row* row) {
   const double batches = after.batches - before.batches;
-  if (batches > 0) row->mean_batch = (after.batch_items - before.batch_items) / batches;
+  const double items = after.batch_items - before.batch_items;
+  if (batches > 0) row->mean_batch = items / batches;
   const double padded = after.padded_tokens - before.padded_tokens;
   if (padded > 0) row->padding = 1.0 - (after.real_tokens - before.real_tokens) / padded;
   const double timed = after.timed_batches - before.timed_batches;
   if (timed > 0) row->batch_ms = 1000 * (after.batch_seconds - before.batch_seconds) / timed;
+  const double forwards = after.forwards - before.forwards;
+  const double forward_s = after.forward_seconds - before.forward_seconds;
+  if (forwards > 0) row->forward_ms = 1000 * forward_s / forwards;
+  if (forward_s > 0) row->model_per_s = items / forward_s;
+  if (seconds > 0) row->model_busy = forward_s / seconds;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,7 +749,7 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
     row.ledger.Add(d->ledger());
   }
   recorder.Fill(target.info.max_length(), &row);
-  FillBatchColumns(before, after, &row);
+  FillBatchColumns(before, after, absl::ToDoubleSeconds(sched.stop_at - sched.measure_from), &row);
   if (IsCuda(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
   return row;
 }
@@ -742,7 +757,8 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
 // ---------------------------------------------------------------------------------------------
 // In process: the same load straight into the server's engine.
 
-// Batch statistics of the in-process engine, for batches that finish inside the window.
+// Batch and forward statistics of the in-process engine, for those that finish inside the
+// window, kept as the counters the server exports so that both kinds of row are filled alike.
 class BatchCounter : public eaos::scheduler::SchedulerObserver {
  public:
   void SetWindow(absl::Time from, absl::Time to) {
@@ -754,28 +770,30 @@ class BatchCounter : public eaos::scheduler::SchedulerObserver {
     const absl::Time now = absl::Now();
     absl::MutexLock lock(&mu_);
     if (now < from_ || now > to_) return;
-    batches_ += 1;
-    rows_ += static_cast<double>(stats.rows);
-    real_ += static_cast<double>(stats.real_tokens);
-    padded_ += static_cast<double>(stats.padded_tokens);
-    seconds_ += absl::ToDoubleSeconds(stats.process_time);
+    c_.batches += 1;
+    c_.batch_items += static_cast<double>(stats.rows);
+    c_.real_tokens += static_cast<double>(stats.real_tokens);
+    c_.padded_tokens += static_cast<double>(stats.padded_tokens);
+    c_.batch_seconds += absl::ToDoubleSeconds(stats.process_time);
+    c_.timed_batches += 1;
+  }
+  void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) override {
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    if (now < from_ || now > to_) return;
+    c_.forwards += 1;
+    c_.forward_seconds += absl::ToDoubleSeconds(time);
   }
   void Fill(Row* row) {
     absl::MutexLock lock(&mu_);
-    if (batches_ > 0) {
-      row->mean_batch = rows_ / batches_;
-      row->batch_ms = 1000 * seconds_ / batches_;
-    }
-    if (padded_ > 0) row->padding = 1.0 - real_ / padded_;
+    FillBatchColumns(Counters{}, c_, absl::ToDoubleSeconds(to_ - from_), row);
   }
 
  private:
   absl::Mutex mu_;
   absl::Time from_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time to_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  double batches_ ABSL_GUARDED_BY(mu_) = 0, rows_ ABSL_GUARDED_BY(mu_) = 0;
-  double real_ ABSL_GUARDED_BY(mu_) = 0, padded_ ABSL_GUARDED_BY(mu_) = 0;
-  double seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  Counters c_ ABSL_GUARDED_BY(mu_);
 };
 
 Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& texts,
@@ -950,6 +968,13 @@ void PrintTable(const std::vector<Row>& rows, bool open) {
       {"padding", 7, [](const Row& r) { return absl::StrFormat("%.1f%%", 100 * r.padding); }});
   columns.push_back(
       {"batch ms", 8, [](const Row& r) { return absl::StrFormat("%.2f", r.batch_ms); }});
+  columns.push_back(
+      {"fwd ms", 7, [](const Row& r) { return absl::StrFormat("%.2f", r.forward_ms); }});
+  columns.push_back(
+      {"model /s", 8, [](const Row& r) { return absl::StrFormat("%.0f", r.model_per_s); }});
+  columns.push_back({"model busy", 10, [](const Row& r) {
+                       return absl::StrFormat("%.0f%%", 100 * r.model_busy);
+                     }});
   columns.push_back({"MFU", 6, Mfu});
   if (open) {
     columns.push_back({"shed", 6, [](const Row& r) { return absl::StrCat(r.shed); }});
@@ -1006,13 +1031,14 @@ void WriteSummary(const std::string& path, const std::vector<Row>& rows, bool op
     const Ledger& l = r.ledger;
     out << absl::StrFormat(
         "label=%s mode=%s offered_per_s=%.1f comments_per_s=%.1f tokens_per_s=%.1f p50_ms=%.3f "
-        "p95_ms=%.3f p99_ms=%.3f mean_batch=%.2f padding=%.4f batch_ms=%.3f mfu=%s shed=%d "
+        "p95_ms=%.3f p99_ms=%.3f mean_batch=%.2f padding=%.4f batch_ms=%.3f forward_ms=%.3f "
+        "model_per_s=%.1f model_busy=%.4f mfu=%s shed=%d "
         "unsent=%d unanswered=%d errors=%d shed_p50_ms=%.3f shed_p99_ms=%.3f lag_p99_ms=%.3f "
         "sent=%d answered_ok=%d item_errors=%s call_errors=%s answered_twice=%d unknown_ids=%d "
         "never_answered=%d never_written=%d exactly_once=%d\n",
         r.label, open ? "open" : "closed", r.offered_per_s, r.comments_per_s, r.tokens_per_s,
         r.p50_ms, r.p95_ms, r.p99_ms, r.mean_batch, r.padding, r.batch_ms,
-        r.mfu < 0 ? "n/a" : absl::StrFormat("%.4f", r.mfu), r.shed, r.unsent, r.unanswered,
+        r.forward_ms, r.model_per_s, r.model_busy, r.mfu < 0 ? "n/a" : absl::StrFormat("%.4f", r.mfu), r.shed, r.unsent, r.unanswered,
         r.errors, r.shed_p50_ms, r.shed_p99_ms, r.lag_p99_ms, l.sent, l.ok, Codes(l.item_errors),
         Codes(l.call_errors), l.duplicates, l.unknown, l.unanswered, l.unsent, l.Clean() ? 1 : 0);
   }

@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "absl/flags/flag.h"
@@ -35,7 +34,9 @@ ABSL_FLAG(int, runners_per_device, 1,
           "Batch runner threads per device; 2 on a GPU overlaps one batch's host work (padding, "
           "copies, decoding) with the other's compute");
 ABSL_FLAG(std::string, precision, "fp32", "fp32, or on CUDA fp16 / bf16");
-ABSL_FLAG(int, threads, 0, "Intra-op threads for the model; 0 = hardware threads");
+ABSL_FLAG(int, threads, 0,
+          "Intra-op threads for the model; 0 = on CPU one fewer than the usable CPUs (affinity "
+          "mask and cgroup quota), leaving one for the serving threads; on a GPU all of them");
 ABSL_FLAG(int, max_batch_size, 64, "Most items in one batch; 1 turns batching off");
 ABSL_FLAG(int, max_batch_tokens, 0,
           "Most tokens in one batch, counted as rows x longest row (padding included); 0 = derive "
@@ -157,9 +158,6 @@ int main(int argc, char** argv) {
     }
   }
   engine.intra_op_threads = absl::GetFlag(FLAGS_threads);
-  if (engine.intra_op_threads <= 0) {
-    engine.intra_op_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
   engine.max_items_per_request = absl::GetFlag(FLAGS_max_items_per_request);
   engine.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
   engine.scheduling.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);

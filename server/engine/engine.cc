@@ -9,6 +9,7 @@
 #include "server/engine/self_test.h"
 #include "server/engine/validation.h"
 #include "server/runtime/calibration.h"
+#include "server/runtime/cpus.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
 
@@ -45,7 +46,7 @@ class Engine::Processor final : public scheduler::BatchProcessor {
     for (size_t i = begin; i < end; ++i) ids.push_back(&batch[i]->encoding.ids);
     const runtime::Batch padded =
         runtime::Batch::Pad(ids, engine_->config_.special_tokens().pad_id());
-    absl::StatusOr<runtime::ModelOutputs> outputs = model.Forward(padded);
+    absl::StatusOr<runtime::ModelOutputs> outputs = TimedForward(model, padded);
     if (!outputs.ok() && runtime::IsOutOfMemory(outputs.status())) {
       return Recover(model, batch, begin, end, padded, outputs.status(), results);
     }
@@ -78,7 +79,7 @@ class Engine::Processor final : public scheduler::BatchProcessor {
       return absl::OkStatus();
     }
     // One item: the released cache may have been what was missing; try once more.
-    absl::StatusOr<runtime::ModelOutputs> again = model.Forward(padded);
+    absl::StatusOr<runtime::ModelOutputs> again = TimedForward(model, padded);
     if (again.ok()) {
       if (auto s = runtime::CheckOutputs(engine_->config_, padded, *again); !s.ok()) return s;
       (*results)[begin] = Decode(*batch[begin], *again, 0);
@@ -89,6 +90,14 @@ class Engine::Processor final : public scheduler::BatchProcessor {
         "the model ran out of memory on this text alone (", padded.cols,
         " tokens); shorten it or lower max_length (", oom.message(), ")"));
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<runtime::ModelOutputs> TimedForward(runtime::Model& model,
+                                                     const runtime::Batch& padded) {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<runtime::ModelOutputs> outputs = model.Forward(padded);
+    engine_->observer_->OnForward(padded.rows, padded.tokens(), absl::Now() - start);
+    return outputs;
   }
 
   v1::ItemResult Decode(const scheduler::WorkItem& item, const runtime::ModelOutputs& outputs,
@@ -121,13 +130,18 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   if (!tokenizer.ok()) return tokenizer.status();
   absl::StatusOr<std::vector<std::string>> devices = runtime::ExpandDevices(options.device);
   if (!devices.ok()) return devices.status();
+  EngineOptions resolved = options;
+  if (resolved.intra_op_threads <= 0) {
+    resolved.intra_op_threads =
+        runtime::DefaultIntraOpThreads(/*on_cpu=*/devices->front().rfind("cuda", 0) != 0);
+  }
   // One replica per device; the first is calibrated and self-tested (the devices are alike).
   std::vector<std::unique_ptr<runtime::Model>> replicas;
   for (const std::string& device : *devices) {
     runtime::TorchModelOptions model_options;
     model_options.model_dir = options.model_dir;
     model_options.device = device;
-    model_options.intra_op_threads = options.intra_op_threads;
+    model_options.intra_op_threads = resolved.intra_op_threads;
     model_options.precision = options.precision;
     // The model, its batches and a reload's second copy all live under this cap.
     model_options.memory_fraction = options.memory_fraction;
@@ -138,7 +152,6 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   }
 
   v1::MemoryCalibration calibration;
-  EngineOptions resolved = options;
   if (options.scheduling.max_batch_tokens == 0) {
     runtime::CalibrationOptions c;
     c.fraction = options.memory_fraction;

@@ -40,7 +40,7 @@ struct EngineOptions {
   int runners_per_device = 1;
   // Weights and activations: "fp32", or on CUDA "fp16" / "bf16".
   std::string precision = "fp32";
-  int intra_op_threads = 0;  // 0: hardware threads
+  int intra_op_threads = 0;  // 0: runtime::DefaultIntraOpThreads (CPU: usable CPUs - 1)
   scheduler::SchedulerOptions scheduling;
   int max_items_per_request = 1000;
   int max_text_bytes = 16 * 1024;

@@ -154,6 +154,71 @@ TEST(EngineOnFakes, InjectedFailuresOnTwoRunnersLoseNothing) {
   EXPECT_GT(report.count(absl::StatusCode::kInternal), 0) << report.ToString();
 }
 
+// Counts what the engine reports of its batches and of each forward pass (runners call it
+// concurrently).
+class ForwardCounter : public scheduler::SchedulerObserver {
+ public:
+  void OnBatch(const scheduler::BatchStats& stats) override {
+    batches += 1;
+    batch_rows += stats.rows;
+  }
+  void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override { ooms += 1; }
+  void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) override {
+    forwards += 1;
+    forward_rows += rows;
+    if (time < shortest_expected) too_short += 1;
+  }
+  absl::Duration shortest_expected = absl::ZeroDuration();
+  std::atomic<int64_t> batches{0}, batch_rows{0}, ooms{0}, forwards{0}, forward_rows{0},
+      too_short{0};
+};
+
+TEST(EngineOnFakes, EveryForwardPassIsTimedAndReported) {
+  EngineOptions options;
+  options.scheduling.max_batch_size = 8;
+  options.scheduling.runners = 2;
+  ForwardCounter counter;
+  // Each fake forward sleeps at least 2 ms: a reported time below that did not time the forward.
+  counter.shortest_expected = absl::Milliseconds(2);
+  testing::FakeModel* model = nullptr;
+  auto engine = testing::MakeFakeEngine(options, {.fixed = absl::Milliseconds(2)}, &counter, &model);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  AnswerLedger ledger;
+  for (int call = 0; call < 6; ++call) {
+    ASSERT_TRUE(SubmitFlow(**engine, ledger, absl::StrCat("c", call), 10, call + 1, {}).ok());
+  }
+  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(30)));
+  (*engine)->Shutdown();
+  EXPECT_TRUE(ledger.Check().ok()) << ledger.Check().ToString();
+  // Without faults, one forward per batch, and they are the fake model's forwards.
+  EXPECT_EQ(counter.forwards.load(), counter.batches.load());
+  EXPECT_EQ(counter.forwards.load(), model->forwards());
+  EXPECT_EQ(counter.forward_rows.load(), 60);
+  EXPECT_EQ(counter.forward_rows.load(), model->rows_seen());
+  EXPECT_EQ(counter.too_short.load(), 0);
+}
+
+TEST(EngineOnFakes, ForwardsOfASplitBatchAreEachReported) {
+  EngineOptions options;
+  options.scheduling.max_batch_size = 16;
+  options.faults.oom_rate = 0.4;
+  options.oom_budget_hold = absl::Milliseconds(20);
+  ForwardCounter counter;
+  auto engine = testing::MakeFakeEngine(options, {}, &counter);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  AnswerLedger ledger;
+  for (int call = 0; call < 10; ++call) {
+    ASSERT_TRUE(SubmitFlow(**engine, ledger, absl::StrCat("c", call), 16, call + 1, {}).ok());
+  }
+  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(30)));
+  (*engine)->Shutdown();
+  EXPECT_TRUE(ledger.Check().ok()) << ledger.Check().ToString();
+  ASSERT_GT(counter.ooms.load(), 0);
+  // Each out-of-memory error is followed by two half-batch forwards or one retry of a single item.
+  EXPECT_GE(counter.forwards.load(), counter.batches.load() + counter.ooms.load());
+  EXPECT_GE(counter.forward_rows.load(), counter.batch_rows.load());
+}
+
 TEST(EngineOnFakes, ShutdownUnderLoadAnswersEverythingItAdmitted) {
   EngineOptions options;
   options.scheduling.max_batch_size = 8;

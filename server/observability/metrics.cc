@@ -99,6 +99,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                          .Help("Model forward plus decoding time per batch")
                          .Register(*registry_)
                          .Add({}, LatencyBuckets());
+  forward_duration_ = &BuildHistogram()
+                           .Name("eaos_forward_duration_seconds")
+                           .Help("Model forward time per forward pass (outputs on the host "
+                                 "included; padding and decoding not)")
+                           .Register(*registry_)
+                           .Add({}, LatencyBuckets());
   auto& tokens = BuildCounter()
                      .Name("eaos_tokens_total")
                      .Help("Tokens run through the model, by kind (real, padded: real + padding)")
@@ -194,6 +200,10 @@ void Metrics::OnDropped(int64_t expired, int64_t cancelled) {
 }
 
 void Metrics::OnOutOfMemory(int64_t rows, int64_t padded_tokens) { oom_->Increment(); }
+
+void Metrics::OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) {
+  forward_duration_->Observe(absl::ToDoubleSeconds(time));
+}
 
 void Metrics::OnTokenBudget(int64_t tokens) { token_budget_->Set(static_cast<double>(tokens)); }
 

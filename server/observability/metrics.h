@@ -53,6 +53,7 @@ class Metrics final : public scheduler::SchedulerObserver {
   void OnRejected(int64_t items) override;
   void OnDropped(int64_t expired, int64_t cancelled) override;
   void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override;
+  void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) override;
   void OnTokenBudget(int64_t tokens) override;
   void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) override;
 
@@ -77,6 +78,7 @@ class Metrics final : public scheduler::SchedulerObserver {
   prometheus::Histogram* batch_tokens_;
   prometheus::Histogram* batch_padding_ratio_;
   prometheus::Histogram* batch_duration_;
+  prometheus::Histogram* forward_duration_;
   prometheus::Counter* real_tokens_;
   prometheus::Counter* padded_tokens_;
   prometheus::Family<prometheus::Gauge>* model_info_;

@@ -6,13 +6,13 @@
 
 #include <array>
 #include <optional>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/runtime/cpus.h"
 #include "server/runtime/memory.h"
 
 #if EAOS_WITH_CUDA
@@ -244,9 +244,10 @@ absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
 
 absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
                                                       const TorchModelOptions& options) {
-  const int threads = options.intra_op_threads > 0
-                          ? options.intra_op_threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      options.intra_op_threads > 0
+          ? options.intra_op_threads
+          : DefaultIntraOpThreads(/*on_cpu=*/options.device.rfind("cuda", 0) != 0);
   at::set_num_threads(threads);
   const std::string path = options.model_dir + "/model.pt";
   std::unique_ptr<TorchModel> model;

@@ -99,6 +99,10 @@ class SchedulerObserver {
   virtual void OnDropped(int64_t expired, int64_t cancelled) {}
   // A forward of `rows` items (`padded_tokens`) ran out of memory; the batch is split and retried.
   virtual void OnOutOfMemory(int64_t rows, int64_t padded_tokens) {}
+  // One forward pass of the model over `rows` items (`padded_tokens`), successful or not, took
+  // `time` (outputs on the host included; padding and decoding not). A batch split after an
+  // out-of-memory error reports each of its forwards. Called by the BatchProcessor.
+  virtual void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) {}
   // The token budget in force changed (lowered after an out-of-memory error, or restored).
   virtual void OnTokenBudget(int64_t tokens) {}
   // Accelerator memory after a batch (not called on CPU): in use, held by the allocator, total.

@@ -1,0 +1,96 @@
+#include "server/runtime/cpus.h"
+
+#include <sched.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace eaos::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(CpusFromCpuMax, QuotaOverPeriodInWholeCpus) {
+  EXPECT_EQ(CpusFromCpuMax("400000 100000\n"), 4);
+  EXPECT_EQ(CpusFromCpuMax("250000 100000"), 2);  // 2.5 CPUs: a third thread would be throttled
+  EXPECT_EQ(CpusFromCpuMax("50000 100000"), 1);   // half a CPU still runs one thread
+  EXPECT_EQ(CpusFromCpuMax("max 100000\n"), std::nullopt);
+  EXPECT_EQ(CpusFromCpuMax(""), std::nullopt);
+  EXPECT_EQ(CpusFromCpuMax("lots 100000"), std::nullopt);
+  EXPECT_EQ(CpusFromCpuMax("100000 0"), std::nullopt);
+}
+
+TEST(CpusFromCfsQuota, UnlimitedIsMinusOne) {
+  EXPECT_EQ(CpusFromCfsQuota("300000\n", "100000\n"), 3);
+  EXPECT_EQ(CpusFromCfsQuota("-1\n", "100000\n"), std::nullopt);
+  EXPECT_EQ(CpusFromCfsQuota("x", "100000"), std::nullopt);
+}
+
+// A fake cgroup tree and /proc/self/cgroup in a temporary directory.
+class UsableCpusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(::testing::TempDir()) /
+            (std::string("cpus_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "cg");
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void Write(const fs::path& relative, const std::string& text) {
+    fs::create_directories((root_ / relative).parent_path());
+    std::ofstream(root_ / relative) << text;
+  }
+  int Usable() { return UsableCpus((root_ / "cg").string(), (root_ / "proc_cgroup").string()); }
+
+  static int AffinityCpus() {
+    cpu_set_t mask;
+    EXPECT_EQ(sched_getaffinity(0, sizeof(mask), &mask), 0);
+    return CPU_COUNT(&mask);
+  }
+
+  fs::path root_;
+};
+
+TEST_F(UsableCpusTest, WithoutAQuotaTheAffinityMaskCounts) {
+  Write("proc_cgroup", "0::/\n");
+  EXPECT_EQ(Usable(), AffinityCpus());
+  Write("cg/cpu.max", "max 100000\n");
+  EXPECT_EQ(Usable(), AffinityCpus());
+}
+
+TEST_F(UsableCpusTest, ACgroupV2QuotaCapsTheCount) {
+  Write("proc_cgroup", "0::/\n");
+  Write("cg/cpu.max", "100000 100000\n");
+  EXPECT_EQ(Usable(), 1);
+}
+
+TEST_F(UsableCpusTest, TheProcessOwnCgroupV2DirectoryWinsOverTheRoot) {
+  Write("proc_cgroup", "0::/kubepods/burstable/pod1/c1\n");
+  Write("cg/cpu.max", "max 100000\n");
+  Write("cg/kubepods/burstable/pod1/c1/cpu.max", "100000 100000\n");
+  EXPECT_EQ(Usable(), 1);
+}
+
+TEST_F(UsableCpusTest, ACgroupV1QuotaCapsTheCount) {
+  Write("proc_cgroup", "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n0::/\n");
+  Write("cg/cpu/docker/abc/cpu.cfs_quota_us", "100000\n");
+  Write("cg/cpu/docker/abc/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(Usable(), 1);
+}
+
+TEST_F(UsableCpusTest, NothingReadableMeansTheAffinityMask) {
+  EXPECT_EQ(Usable(), AffinityCpus());
+}
+
+TEST(DefaultIntraOpThreads, OnCpuLeavesOneCpuForTheServingThreads) {
+  const int cpus = UsableCpus();
+  EXPECT_EQ(DefaultIntraOpThreads(/*on_cpu=*/true), std::max(1, cpus - 1));
+  EXPECT_EQ(DefaultIntraOpThreads(/*on_cpu=*/false), cpus);
+}
+
+}  // namespace
+}  // namespace eaos::runtime
