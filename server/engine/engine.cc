@@ -9,7 +9,7 @@
 #include "server/engine/self_test.h"
 #include "server/engine/validation.h"
 #include "server/runtime/calibration.h"
-#include "server/runtime/cpus.h"
+#include "server/runtime/host_limits.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
 

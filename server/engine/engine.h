@@ -51,7 +51,8 @@ struct EngineOptions {
   // After a forward runs out of memory, how long the lowered token budget holds.
   absl::Duration oom_budget_hold = absl::Seconds(30);
   // scheduling.max_batch_tokens == 0: derive it from measured memory (runtime/calibration.h),
-  // using memory_fraction of memory_budget_bytes (0: free device memory / host MemAvailable).
+  // using memory_fraction of memory_budget_bytes (0: free device memory / host MemAvailable capped by the cgroup's memory limit:
+  // runtime::HostMemoryAvailable).
   double memory_fraction = 0.8;
   int64_t memory_budget_bytes = 0;
   // Injected forward failures (tests, drills); see runtime/fault_injection.h.

@@ -3,7 +3,6 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
-#include <fstream>
 #include <string>
 
 namespace eaos::runtime {
@@ -69,17 +68,6 @@ CpuMemoryTracker& CpuMemoryTracker::Install() {
     return t;
   }();
   return *tracker;
-}
-
-int64_t HostMemoryAvailable() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return 0;
 }
 
 }  // namespace eaos::runtime

@@ -35,8 +35,6 @@ class CpuMemoryTracker {
   std::atomic<int64_t> peak_{0};
 };
 
-// Bytes the host could still give this process (MemAvailable of /proc/meminfo); 0 if unknown.
-int64_t HostMemoryAvailable();
 
 }  // namespace eaos::runtime
 

@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "server/runtime/cpus.h"
+#include "server/runtime/host_limits.h"
 #include "server/runtime/memory.h"
 
 #if EAOS_WITH_CUDA

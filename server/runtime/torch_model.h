@@ -25,7 +25,7 @@ namespace eaos::runtime {
 struct TorchModelOptions {
   std::string model_dir;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
-  int intra_op_threads = 0;    // 0: DefaultIntraOpThreads() (cpus.h)
+  int intra_op_threads = 0;    // 0: DefaultIntraOpThreads() (host_limits.h)
   std::string precision = "fp32";  // "fp32"; on CUDA also "fp16" or "bf16"
   // On CUDA: the caching allocator refuses to hold more than this share of the GPU (an attempt is
   // an out-of-memory error, which the engine recovers from by splitting the batch). 1: no cap.

@@ -1,4 +1,4 @@
-#include "server/runtime/cpus.h"
+#include "server/runtime/host_limits.h"
 
 #include <sched.h>
 
@@ -30,33 +30,45 @@ std::optional<int> WholeCpus(double quota, double period) {
   return std::max(1, static_cast<int>(std::floor(quota / period)));
 }
 
-// The process's cgroup directories below `root`, most specific first: for cgroup v2 the "0::"
-// path, for v1 the "cpu" controller's path; then the root itself (a container sees its own
-// cgroup there).
+// The process's cgroup directories below `root`, most specific first: for cgroup v2
+// (`controller` empty) the "0::" path, for v1 the path of `controller`, below root/controller;
+// then the root itself (a container sees its own cgroup there).
 std::vector<std::string> CgroupDirs(const std::string& root, const std::string& proc_self_cgroup,
-                                    bool v2) {
+                                    const std::string& controller) {
+  const bool v2 = controller.empty();
+  const std::string base = v2 ? root : root + "/" + controller;
   std::vector<std::string> dirs;
   if (std::optional<std::string> text = ReadFile(proc_self_cgroup)) {
     for (absl::string_view line : absl::StrSplit(*text, '\n')) {
       // "ID:CONTROLLERS:PATH"
       std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
       if (parts.size() != 3 || parts[2].empty() || parts[2] == "/") continue;
-      const bool match = v2 ? parts[0] == "0" && parts[1].empty()
-                            : absl::c_linear_search(
-                                  std::vector<absl::string_view>(absl::StrSplit(parts[1], ',')),
-                                  "cpu");
-      if (match) dirs.push_back(root + (v2 ? "" : "/cpu") + std::string(parts[2]));
+      const bool match =
+          v2 ? parts[0] == "0" && parts[1].empty()
+             : absl::c_linear_search(
+                   std::vector<absl::string_view>(absl::StrSplit(parts[1], ',')), controller);
+      if (match) dirs.push_back(base + std::string(parts[2]));
     }
   }
-  dirs.push_back(v2 ? root : root + "/cpu");
+  dirs.push_back(base);
   return dirs;
 }
 
+std::optional<int64_t> ReadBytes(const std::string& path) {
+  std::optional<std::string> text = ReadFile(path);
+  int64_t bytes = 0;
+  if (!text || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &bytes)) return std::nullopt;
+  return bytes;
+}
+
+// v1 reports "no limit" as a huge number (the page-rounded int64 maximum), not "max".
+constexpr int64_t kNoLimitAbove = int64_t{1} << 60;
+
 std::optional<int> CgroupCpus(const std::string& root, const std::string& proc_self_cgroup) {
-  for (const std::string& dir : CgroupDirs(root, proc_self_cgroup, /*v2=*/true)) {
+  for (const std::string& dir : CgroupDirs(root, proc_self_cgroup, "")) {
     if (std::optional<std::string> text = ReadFile(dir + "/cpu.max")) return CpusFromCpuMax(*text);
   }
-  for (const std::string& dir : CgroupDirs(root, proc_self_cgroup, /*v2=*/false)) {
+  for (const std::string& dir : CgroupDirs(root, proc_self_cgroup, "cpu")) {
     std::optional<std::string> quota = ReadFile(dir + "/cpu.cfs_quota_us");
     std::optional<std::string> period = ReadFile(dir + "/cpu.cfs_period_us");
     if (quota && period) return CpusFromCfsQuota(*quota, *period);
@@ -99,6 +111,44 @@ int UsableCpus(const std::string& cgroup_root, const std::string& proc_self_cgro
 int DefaultIntraOpThreads(bool on_cpu) {
   const int cpus = UsableCpus();
   return on_cpu ? std::max(1, cpus - 1) : cpus;
+}
+
+std::optional<int64_t> CgroupMemoryRoom(const std::string& cgroup_root,
+                                        const std::string& proc_self_cgroup) {
+  auto room = [](std::optional<int64_t> limit,
+                 std::optional<int64_t> usage) -> std::optional<int64_t> {
+    if (!limit || *limit >= kNoLimitAbove) return std::nullopt;
+    return std::max<int64_t>(0, *limit - usage.value_or(0));
+  };
+  for (const std::string& dir : CgroupDirs(cgroup_root, proc_self_cgroup, "")) {
+    if (std::optional<std::string> max = ReadFile(dir + "/memory.max")) {
+      if (absl::StripAsciiWhitespace(*max) == "max") return std::nullopt;
+      return room(ReadBytes(dir + "/memory.max"), ReadBytes(dir + "/memory.current"));
+    }
+  }
+  for (const std::string& dir : CgroupDirs(cgroup_root, proc_self_cgroup, "memory")) {
+    if (std::optional<int64_t> limit = ReadBytes(dir + "/memory.limit_in_bytes")) {
+      return room(limit, ReadBytes(dir + "/memory.usage_in_bytes"));
+    }
+  }
+  return std::nullopt;
+}
+
+int64_t HostMemoryAvailable() {
+  int64_t available = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") {
+      available = kib * 1024;
+      break;
+    }
+  }
+  if (std::optional<int64_t> room = CgroupMemoryRoom()) {
+    available = available > 0 ? std::min(available, *room) : *room;
+  }
+  return available;
 }
 
 }  // namespace eaos::runtime
