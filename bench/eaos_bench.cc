@@ -749,7 +749,8 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
     row.ledger.Add(d->ledger());
   }
   recorder.Fill(target.info.max_length(), &row);
-  FillBatchColumns(before, after, absl::ToDoubleSeconds(sched.stop_at - sched.measure_from), &row);
+  FillBatchColumns(before, after, absl::ToDoubleSeconds(sched.stop_at - sched.measure_from),
+                   &row);
   if (IsCuda(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
   return row;
 }
@@ -1038,7 +1039,8 @@ void WriteSummary(const std::string& path, const std::vector<Row>& rows, bool op
         "never_answered=%d never_written=%d exactly_once=%d\n",
         r.label, open ? "open" : "closed", r.offered_per_s, r.comments_per_s, r.tokens_per_s,
         r.p50_ms, r.p95_ms, r.p99_ms, r.mean_batch, r.padding, r.batch_ms,
-        r.forward_ms, r.model_per_s, r.model_busy, r.mfu < 0 ? "n/a" : absl::StrFormat("%.4f", r.mfu), r.shed, r.unsent, r.unanswered,
+        r.forward_ms, r.model_per_s, r.model_busy,
+        r.mfu < 0 ? "n/a" : absl::StrFormat("%.4f", r.mfu), r.shed, r.unsent, r.unanswered,
         r.errors, r.shed_p50_ms, r.shed_p99_ms, r.lag_p99_ms, l.sent, l.ok, Codes(l.item_errors),
         Codes(l.call_errors), l.duplicates, l.unknown, l.unanswered, l.unsent, l.Clean() ? 1 : 0);
   }

@@ -30,9 +30,10 @@ ABSL_FLAG(std::string, health_listen, "",
 ABSL_FLAG(std::string, device, "cpu",
           "Torch device: cpu, cuda, cuda:N, a list cuda:0,cuda:1, or cuda:all (one model replica "
           "per GPU; a free runner takes the next batch)");
-ABSL_FLAG(int, runners_per_device, 1,
-          "Batch runner threads per device; 2 on a GPU overlaps one batch's host work (padding, "
-          "copies, decoding) with the other's compute");
+ABSL_FLAG(int, runners_per_device, 0,
+          "Batch runner threads per device; 0 = 2 on a GPU (one batch's host work - padding, "
+          "copies, decoding - overlaps the other's compute), 1 on CPU (its cores are already the "
+          "model's)");
 ABSL_FLAG(std::string, precision, "fp32", "fp32, or on CUDA fp16 / bf16");
 ABSL_FLAG(int, threads, 0,
           "Intra-op threads for the model; 0 = on CPU one fewer than the usable CPUs (affinity "

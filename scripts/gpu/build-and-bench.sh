@@ -8,13 +8,16 @@
 #     prefix     unpack every .deb of $DEBS into $WORK/prefix (dpkg-deb -x; `ar` + tar without dpkg)
 #     configure  CMake (Ninja) with CMAKE_PREFIX_PATH = that prefix + torch.utils.cmake_prefix_path
 #     build      the eaos-server and eaos-bench targets
+#     test       the engine's tests that need a GPU (OnCuda.*: fp16/bf16 tuples match fp32 on the
+#                demo texts, a real CUDA out-of-memory error split and retried) and the engine,
+#                self-test, model and calibration tests, on this machine; results in test.log
 #     model      python3 -m eaos_tools.export --random-init base (12 layers, hidden 768)
 #     bench      (a) batching off, (b) on, (c) in process, (d) MFU, closed loop; then the open
 #                loop at 70% of saturation (bench/run_p99_at_70pct.sh)
 #
 # With the device tool (whole run in one call, ~10 min; or split into two calls, the build
 # directory stays while the machine is warm):
-#   run(command="scripts/gpu/build-and-bench.sh prefix configure build model", carry=[".gpu-debs"])
+#   run(command="scripts/gpu/build-and-bench.sh prefix configure build test model", carry=[".gpu-debs"])
 #   run(command="scripts/gpu/build-and-bench.sh bench", carry=[".gpu-debs"])
 #
 # Environment (defaults in brackets):
@@ -130,6 +133,25 @@ stage_build() {
   log "build: done ($(ldd "$build/bin/eaos-server" | grep -c "$prefix") libraries from the prefix)"
 }
 
+stage_test() {
+  local targets=(engine_test self_test_test torch_model_test calibration_test)
+  timeout 900 cmake --build "$build" -j "$JOBS" --target "${targets[@]}" >>"$OUT/build.log" 2>&1 || {
+    grep -E -m 20 'error|Error' "$OUT/build.log" >&2 || true
+    log "test: build failed: $OUT/build.log"
+    return 0
+  }
+  # A failure is reported, not fatal: the benchmark still runs and the log says what failed.
+  if timeout 600 ctest --test-dir "$build" --output-on-failure \
+      -R '^(OnCuda|Engine|EngineOutOfMemory|SelfTest|GoldenDir|TorchModel|MemoryCostModel|DemoCalibration)' \
+      >"$OUT/test.log" 2>&1; then
+    log "test: $(grep -E 'tests passed' "$OUT/test.log")"
+  else
+    grep -E 'tests passed|\(Failed\)|\(Skipped\)' "$OUT/test.log" >&2 || true
+    log "test: FAILURES, see $OUT/test.log"
+  fi
+  if grep -q 'OnCuda.*Skipped' "$OUT/test.log"; then log "test: OnCuda tests skipped: no CUDA?"; fi
+}
+
 stage_model() {
   if [[ -f $MODEL/model.pt ]]; then
     log "model: $MODEL exists"
@@ -181,10 +203,10 @@ stage_bench() {
 }
 
 stages=("$@")
-((${#stages[@]})) || stages=(prefix configure build model bench)
+((${#stages[@]})) || stages=(prefix configure build test model bench)
 for s in "${stages[@]}"; do
   case $s in
-    prefix | configure | build | model | bench) "stage_$s" ;;
-    *) echo "unknown stage $s (prefix configure build model bench)" >&2; exit 2 ;;
+    prefix | configure | build | test | model | bench) "stage_$s" ;;
+    *) echo "unknown stage $s (prefix configure build test model bench)" >&2; exit 2 ;;
   esac
 done

@@ -37,7 +37,8 @@ struct EngineOptions {
   std::string device = "cpu";
   // Runner threads per replica: 2 on a GPU lets one batch be padded, copied and decoded while the
   // other computes. Each runner takes the next batch when it is free (least-loaded dispatch).
-  int runners_per_device = 1;
+  // 0: 2 on a GPU, 1 on CPU (where the intra-op pool already holds the cores).
+  int runners_per_device = 0;
   // Weights and activations: "fp32", or on CUDA "fp16" / "bf16".
   std::string precision = "fp32";
   int intra_op_threads = 0;  // 0: runtime::DefaultIntraOpThreads (CPU: usable CPUs - 1)
@@ -51,8 +52,8 @@ struct EngineOptions {
   // After a forward runs out of memory, how long the lowered token budget holds.
   absl::Duration oom_budget_hold = absl::Seconds(30);
   // scheduling.max_batch_tokens == 0: derive it from measured memory (runtime/calibration.h),
-  // using memory_fraction of memory_budget_bytes (0: free device memory / host MemAvailable capped by the cgroup's memory limit:
-  // runtime::HostMemoryAvailable).
+  // using memory_fraction of memory_budget_bytes (0: free device memory / host MemAvailable capped
+  // by the cgroup's memory limit: runtime::HostMemoryAvailable).
   double memory_fraction = 0.8;
   int64_t memory_budget_bytes = 0;
   // Injected forward failures (tests, drills); see runtime/fault_injection.h.

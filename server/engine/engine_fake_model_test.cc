@@ -181,7 +181,8 @@ TEST(EngineOnFakes, EveryForwardPassIsTimedAndReported) {
   // Each fake forward sleeps at least 2 ms: a reported time below that did not time the forward.
   counter.shortest_expected = absl::Milliseconds(2);
   testing::FakeModel* model = nullptr;
-  auto engine = testing::MakeFakeEngine(options, {.fixed = absl::Milliseconds(2)}, &counter, &model);
+  auto engine =
+      testing::MakeFakeEngine(options, {.fixed = absl::Milliseconds(2)}, &counter, &model);
   ASSERT_TRUE(engine.ok()) << engine.status();
   AnswerLedger ledger;
   for (int call = 0; call < 6; ++call) {

@@ -2,8 +2,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <atomic>
+#include <cmath>
+#include <map>
 
 #include "absl/synchronization/notification.h"
+#include "server/engine/self_test.h"
+#include "server/runtime/model_config.h"
+#include "server/runtime/torch_model.h"
 
 namespace eaos::engine {
 namespace {
@@ -267,6 +275,144 @@ TEST(EngineOutOfMemory, RandomFailuresAreRetriedAndEveryItemIsAnsweredOnce) {
     ExpectSameTuples(got[i], want[i]);
   }
   EXPECT_LT(failed, 30);
+}
+
+// ---------------------------------------------------------------------------------------------
+// On a GPU only: skipped without CUDA (as in CI); scripts/gpu/build-and-bench.sh (stage `test`)
+// runs them on the GPU machine.
+
+class OnCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+  static EngineOptions CudaOptions() {
+    EngineOptions options = DemoOptions();
+    options.device = "cuda";
+    options.max_text_bytes = 16 * 1024;
+    return options;
+  }
+  // The demo texts: a few short comments and the texts of the demo model's golden.json.
+  static std::vector<std::string> DemoTexts() {
+    std::vector<std::string> texts = ShortTexts(6);
+    auto golden = LoadGoldenFile(DemoOptions().model_dir);
+    EXPECT_TRUE(golden.ok() && golden->has_value());
+    if (golden.ok() && golden->has_value()) {
+      for (const auto& sample : (*golden)->samples()) texts.push_back(sample.text());
+    }
+    return texts;
+  }
+};
+
+// Tuples alike but for confidences within `tol`; a tuple within `tol` of the 0.5 threshold may be
+// on one side only. Returns the differences, one line each.
+std::vector<std::string> TupleDifferences(const v1::ItemResult& got, const v1::ItemResult& want,
+                                          double tol) {
+  auto key = [](v1::Tuple t) {
+    t.clear_confidence();
+    return t.SerializeAsString();
+  };
+  std::multimap<std::string, float> left;
+  for (const auto& t : got.tuples()) left.emplace(key(t), t.confidence());
+  std::vector<std::string> diffs;
+  auto on_boundary = [tol](double c) { return std::fabs(c - 0.5) <= tol; };
+  for (const auto& t : want.tuples()) {
+    auto it = left.find(key(t));
+    if (it == left.end()) {
+      if (!on_boundary(t.confidence())) diffs.push_back("missing: " + t.ShortDebugString());
+      continue;
+    }
+    if (std::fabs(it->second - t.confidence()) > tol) {
+      diffs.push_back(absl::StrCat("confidence ", it->second, " vs ", t.confidence(), ": ",
+                                   t.ShortDebugString()));
+    }
+    left.erase(it);
+  }
+  for (const auto& [k, confidence] : left) {
+    if (!on_boundary(confidence)) {
+      diffs.push_back(absl::StrCat("extra tuple, confidence ", confidence));
+    }
+  }
+  return diffs;
+}
+
+TEST_F(OnCuda, Fp16AndBf16GiveTheTuplesOfFp32OnTheDemoTexts) {
+  const std::vector<std::string> texts = DemoTexts();
+  auto fp32 = Engine::Load(CudaOptions(), nullptr);
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  const auto want = AnnotateAll(**fp32, texts);
+  for (const std::string precision : {"fp16", "bf16"}) {
+    SCOPED_TRACE(precision);
+    EngineOptions options = CudaOptions();
+    options.precision = precision;
+    // Loading also replays golden.json at this precision (WithPrecisionTolerances).
+    auto engine = Engine::Load(options, nullptr);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    const double tol = WithPrecisionTolerances(GoldenFile(), precision).confidence_tolerance();
+    const auto got = AnnotateAll(**engine, texts);
+    for (size_t i = 0; i < texts.size(); ++i) {
+      ASSERT_TRUE(got[i].ok() && want[i].ok()) << got[i].status() << want[i].status();
+      EXPECT_THAT(TupleDifferences(*got[i], *want[i], tol), ::testing::IsEmpty()) << texts[i];
+    }
+  }
+}
+
+// Counts out-of-memory errors (runner thread) for the test below.
+class OomCounter : public scheduler::SchedulerObserver {
+ public:
+  void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override { ooms += 1; }
+  std::atomic<int64_t> ooms{0};
+};
+
+TEST_F(OnCuda, ARealOutOfMemoryIsSplitAndRetriedAndNothingIsLost) {
+  // 128 texts of ~120 tokens in batches of up to 64 x 128 tokens, under a caching-allocator cap of
+  // 24 MiB above the model's weights: one batch's attention scores alone (64 x heads x 128 x 128
+  // floats) need more, single texts need ~1 MiB. Calibration is off (max_batch_tokens is set),
+  // so the scheduler does not know, and the first forwards run out of real CUDA memory.
+  std::vector<std::string> texts;
+  for (int i = 0; i < 128; ++i) {
+    std::string t;
+    while (t.size() < 400) t += ShortTexts(6)[static_cast<size_t>(i + t.size()) % 6] + ", ";
+    texts.push_back(t);
+  }
+  auto cpu = Engine::Load([] {
+    EngineOptions o = DemoOptions();
+    o.max_text_bytes = 16 * 1024;
+    return o;
+  }(), nullptr);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  const auto want = AnnotateAll(**cpu, texts);
+
+  EngineOptions options = CudaOptions();
+  options.scheduling.max_batch_size = 64;
+  options.scheduling.max_batch_tokens = 64 * 128;
+  options.scheduling.max_queue_delay = absl::Milliseconds(50);
+  // The cap is a fraction of the device's memory: read its size through a model on the device,
+  // then give back what that model cached, so the capped engine starts from an empty cache.
+  int64_t device_bytes = 0;
+  {
+    auto config = runtime::LoadModelConfig(options.model_dir);
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto model = runtime::LoadTorchModel(
+        *config, {.model_dir = options.model_dir, .device = "cuda", .memory_fraction = 1.0});
+    ASSERT_TRUE(model.ok()) << model.status();
+    runtime::Model::DeviceMemory memory;
+    ASSERT_TRUE((*model)->ReadDeviceMemory(&memory));
+    device_bytes = memory.limit;
+    (*model)->ReleaseCachedMemory();
+  }
+  ASSERT_GT(device_bytes, int64_t{1} << 30);
+  options.memory_fraction = static_cast<double>(32 << 20) / static_cast<double>(device_bytes);
+  OomCounter counter;
+  auto engine = Engine::Load(options, &counter);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const auto got = AnnotateAll(**engine, texts);
+  EXPECT_GT(counter.ooms.load(), 0) << "the cap did not bind: no forward ran out of memory";
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << "item " << i << ": " << got[i].status();
+    EXPECT_THAT(TupleDifferences(*got[i], *want[i], 1e-3), ::testing::IsEmpty()) << texts[i];
+  }
+  EXPECT_LT((*engine)->token_budget(), 64 * 128);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/engine/self_test.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -190,6 +191,15 @@ absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(const std::string& mode
   return golden;
 }
 
+GoldenFile WithPrecisionTolerances(GoldenFile golden, absl::string_view precision) {
+  double floor = 0;  // the same for confidences (absolute) and checksums (relative)
+  if (precision == "fp16") floor = 0.01;
+  if (precision == "bf16") floor = 0.05;
+  golden.set_confidence_tolerance(std::max(golden.confidence_tolerance(), floor));
+  golden.set_logits_rtol(std::max(golden.logits_rtol(), floor));
+  return golden;
+}
+
 absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const ServingPath& path) {
   std::vector<std::string> diffs;
   int failed_samples = 0;
@@ -213,8 +223,10 @@ absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const Serving
   v1::SelfTest report;
   report.set_passed(true);
   report.set_samples(static_cast<uint32_t>(golden.samples_size()));
-  report.set_detail(absl::StrCat("golden.json: ", golden.samples_size(),
-                                 " samples reproduced (tuples, token counts, logits checksums)"));
+  report.set_detail(absl::StrFormat(
+      "golden.json: %d samples reproduced (tuples, token counts, logits checksums; confidence "
+      "within %g, checksums within %g%%)",
+      golden.samples_size(), golden.confidence_tolerance(), 100 * golden.logits_rtol()));
   return report;
 }
 

@@ -50,6 +50,11 @@ struct ServingPath {
 // FAILED_PRECONDITION lists up to five differences.
 absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const ServingPath& path);
 
+// `golden` with its tolerances raised to what a model run at `precision` can reproduce of an fp32
+// export: fp32 unchanged; fp16 (10-bit mantissa) at least 0.01 in confidence and 1% in logits
+// checksums; bf16 (7-bit mantissa) at least 0.05 and 5%. Tolerances already wider are kept.
+GoldenFile WithPrecisionTolerances(GoldenFile golden, absl::string_view precision);
+
 }  // namespace eaos::engine
 
 #endif  // EAOS_SERVER_ENGINE_SELF_TEST_H_

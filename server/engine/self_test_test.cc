@@ -144,6 +144,26 @@ TEST(SelfTest, ConfidenceOutsideToleranceFailsInsidePasses) {
   EXPECT_THAT(std::string(report.status().message()), HasSubstr("has confidence"));
 }
 
+TEST(SelfTest, ReducedPrecisionWidensTheTolerancesNeverNarrowsThem) {
+  DemoPath demo;
+  GoldenFile golden = demo.Record(kTexts);
+  // What a bf16 forward might drift by: too much for the fp32 golden, within bf16's tolerance.
+  auto* tuple = golden.mutable_samples(0)->mutable_tuples(0);
+  tuple->set_confidence(tuple->confidence() - 0.03);
+  auto* checksum = golden.mutable_samples(0)->mutable_logits(0);
+  checksum->set_abs_sum(checksum->abs_sum() * 1.03);
+  EXPECT_FALSE(RunSelfTest(golden, demo.path()).ok());
+  EXPECT_FALSE(RunSelfTest(WithPrecisionTolerances(golden, "fp32"), demo.path()).ok());
+  EXPECT_FALSE(RunSelfTest(WithPrecisionTolerances(golden, "fp16"), demo.path()).ok());
+  auto bf16 = RunSelfTest(WithPrecisionTolerances(golden, "bf16"), demo.path());
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  EXPECT_THAT(bf16->detail(), HasSubstr("confidence within 0.05"));
+
+  golden.set_confidence_tolerance(0.2);
+  EXPECT_DOUBLE_EQ(WithPrecisionTolerances(golden, "bf16").confidence_tolerance(), 0.2);
+  EXPECT_DOUBLE_EQ(WithPrecisionTolerances(golden, "fp16").logits_rtol(), 0.01);
+}
+
 TEST(SelfTest, TupleOnTheThresholdMayBeMissingOnEitherSide) {
   DemoPath demo;
   const double confidence = demo.Record(kTexts).samples(0).tuples(0).confidence();

@@ -34,7 +34,8 @@ class HostLimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = fs::path(::testing::TempDir()) /
-            (std::string("cpus_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+            (std::string("host_limits_") +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "cg");
   }
