@@ -365,10 +365,11 @@ class OomCounter : public scheduler::SchedulerObserver {
 };
 
 TEST_F(OnCuda, ARealOutOfMemoryIsSplitAndRetriedAndNothingIsLost) {
-  // 128 texts of ~120 tokens in batches of up to 64 x 128 tokens, under a caching-allocator cap of
-  // 24 MiB above the model's weights: one batch's attention scores alone (64 x heads x 128 x 128
-  // floats) need more, single texts need ~1 MiB. Calibration is off (max_batch_tokens is set),
-  // so the scheduler does not know, and the first forwards run out of real CUDA memory.
+  // 128 texts of 91-97 tokens (demo tokenizer) in batches of up to 64 rows, under a caching-
+  // allocator cap of 16 MiB: the demo weights take ~3 MiB, one 64-row batch's q/k/v projection
+  // alone (64 x 97 x 384 floats) ~9.5 MiB and its attention scores as much again, while a single
+  // text needs well under 1 MiB. Calibration is off (max_batch_tokens is set), so the scheduler
+  // does not know, and the first forwards run out of real CUDA memory.
   std::vector<std::string> texts;
   for (int i = 0; i < 128; ++i) {
     std::string t;
@@ -402,7 +403,7 @@ TEST_F(OnCuda, ARealOutOfMemoryIsSplitAndRetriedAndNothingIsLost) {
     (*model)->ReleaseCachedMemory();
   }
   ASSERT_GT(device_bytes, int64_t{1} << 30);
-  options.memory_fraction = static_cast<double>(32 << 20) / static_cast<double>(device_bytes);
+  options.memory_fraction = static_cast<double>(16 << 20) / static_cast<double>(device_bytes);
   OomCounter counter;
   auto engine = Engine::Load(options, &counter);
   ASSERT_TRUE(engine.ok()) << engine.status();
