@@ -170,13 +170,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
     calibration.set_bytes_per_token_length(measured->cost.per_token_length);
     calibration.set_probes(static_cast<uint32_t>(measured->probes.size()));
   }
-  // The self-test checks the model itself, not injected faults: it runs on the unwrapped replica.
+  // The self-test checks the model itself, not injected faults: it runs on the replica as loaded
+  // (Create wraps the replicas that serve in FaultInjectingModel; they stay alive inside).
   runtime::Model* const plain = replicas.front().get();
-  if (options.faults.any()) {
-    for (auto& replica : replicas) {
-      replica = std::make_unique<runtime::FaultInjectingModel>(std::move(replica), options.faults);
-    }
-  }
   resolved.scheduling.runners =
       static_cast<int>(replicas.size()) * resolved.runners_per_device;
   absl::StatusOr<std::optional<GoldenFile>> golden = std::nullopt;
@@ -223,6 +219,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     return absl::InvalidArgumentError("an engine needs at least one model");
   }
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (options.faults.any()) {
+    for (auto& replica : replicas) {
+      replica = std::make_unique<runtime::FaultInjectingModel>(std::move(replica), options.faults);
+    }
+  }
   const auto& s = options.scheduling;
   if (s.max_batch_tokens < static_cast<int>(config.max_length())) {
     return absl::InvalidArgumentError(absl::StrCat("max_batch_tokens (", s.max_batch_tokens,

@@ -71,7 +71,8 @@ class Engine {
   // bad flags before it listens.
   static absl::Status ValidateOptions(const EngineOptions& options);
 
-  // For tests: an engine around a given model (e.g. a fake) and tokenizer.
+  // For tests: an engine around a given model (e.g. a fake) and tokenizer. Like Load, wraps the
+  // model in a runtime::FaultInjectingModel when options.faults asks for injected failures.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options,
                                                         runtime::ModelConfig config,
                                                         std::unique_ptr<text::Tokenizer> tokenizer,

@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/runtime/fault_injection.h"
 
 #ifndef EAOS_SOURCE_DIR
 #error "EAOS_SOURCE_DIR must be defined (the demo model's config is read from the source tree)"
@@ -139,12 +138,8 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> MakeFakeEngine(
       std::make_unique<FakeTokenizer>(vocab, static_cast<int>(config->max_length()));
   auto fake = std::make_unique<FakeModel>(*config, model_options);
   if (model != nullptr) *model = fake.get();
-  std::unique_ptr<runtime::Model> runner = std::move(fake);
-  if (options.faults.any()) {
-    runner = std::make_unique<runtime::FaultInjectingModel>(std::move(runner), options.faults);
-  }
   return engine::Engine::Create(options, *std::move(config), std::move(tokenizer),
-                                std::move(runner), observer);
+                                std::move(fake), observer);
 }
 
 }  // namespace eaos::testing
