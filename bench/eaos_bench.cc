@@ -71,6 +71,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine/engine.h"
+#include "server/runtime/torch_model.h"
 #include "tests/integration/reference.pb.h"
 #include "tests/integration/server_process.h"
 
@@ -124,6 +125,7 @@ ABSL_FLAG(bool, check_exactly_once, false,
 namespace {
 
 namespace v1 = eaos::v1;
+using eaos::runtime::IsCudaDevice;
 constexpr int kResourceExhausted = 8;  // google.rpc.Code
 
 // ---------------------------------------------------------------------------------------------
@@ -149,12 +151,10 @@ FlopModel FlopsOf(const v1::ModelInfo& info) {
   return f;
 }
 
-bool IsCuda(const std::string& device) { return device.rfind("cuda", 0) == 0; }
-
 // Times square bf16 matrix products on a CUDA device; TFLOP/s, or 0 without CUDA.
 double MeasurePeakTflops(std::string device) {
   if (!torch::cuda::is_available()) return 0;
-  if (!IsCuda(device)) device = "cuda";
+  if (!IsCudaDevice(device)) device = "cuda";
   c10::InferenceMode guard;
   constexpr int64_t n = 8192;
   constexpr int kWarmup = 3, kIters = 20;
@@ -751,7 +751,7 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
   recorder.Fill(target.info.max_length(), &row);
   FillBatchColumns(before, after, absl::ToDoubleSeconds(sched.stop_at - sched.measure_from),
                    &row);
-  if (IsCuda(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
+  if (IsCudaDevice(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
   return row;
 }
 
@@ -933,7 +933,7 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
   }
   counter.Fill(&row);
   recorder.Fill(info.max_length(), &row);
-  if (IsCuda(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
+  if (IsCudaDevice(row.device) && peak_tflops > 0) row.mfu = row.flops_per_s / (peak_tflops * 1e12);
   return row;
 }
 

@@ -131,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
   absl::StatusOr<std::vector<std::string>> devices = runtime::ExpandDevices(options.device);
   if (!devices.ok()) return devices.status();
   EngineOptions resolved = options;
-  const bool on_cpu = devices->front().rfind("cuda", 0) != 0;
+  const bool on_cpu = !runtime::IsCudaDevice(devices->front());
   if (resolved.intra_op_threads <= 0) {
     resolved.intra_op_threads = runtime::DefaultIntraOpThreads(on_cpu);
   }

@@ -122,8 +122,9 @@ std::optional<int64_t> CgroupMemoryRoom(const std::string& cgroup_root,
   };
   for (const std::string& dir : CgroupDirs(cgroup_root, proc_self_cgroup, "")) {
     if (std::optional<std::string> max = ReadFile(dir + "/memory.max")) {
-      if (absl::StripAsciiWhitespace(*max) == "max") return std::nullopt;
-      return room(ReadBytes(dir + "/memory.max"), ReadBytes(dir + "/memory.current"));
+      int64_t limit = 0;  // "max": no limit
+      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*max), &limit)) return std::nullopt;
+      return room(limit, ReadBytes(dir + "/memory.current"));
     }
   }
   for (const std::string& dir : CgroupDirs(cgroup_root, proc_self_cgroup, "memory")) {

@@ -218,7 +218,7 @@ absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) 
   }
   if (devices.size() > 1) {
     for (const std::string& d : devices) {
-      if (!absl::StartsWith(d, "cuda")) {
+      if (!IsCudaDevice(d)) {
         return absl::InvalidArgumentError(
             absl::StrCat("--device=", spec, ": only GPUs can be listed together"));
       }
@@ -247,7 +247,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
   const int threads =
       options.intra_op_threads > 0
           ? options.intra_op_threads
-          : DefaultIntraOpThreads(/*on_cpu=*/options.device.rfind("cuda", 0) != 0);
+          : DefaultIntraOpThreads(/*on_cpu=*/!IsCudaDevice(options.device));
   at::set_num_threads(threads);
   const std::string path = options.model_dir + "/model.pt";
   std::unique_ptr<TorchModel> model;

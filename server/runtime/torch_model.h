@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "server/runtime/model.h"
 #include "server/runtime/model_config.h"
 
@@ -35,6 +37,9 @@ struct TorchModelOptions {
 // "cpu" -> {"cpu"}; "cuda:all" -> every visible GPU; "cuda:0,cuda:1" -> both. Errors name the
 // problem (no GPU visible, an empty entry, cpu mixed with cuda).
 absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec);
+
+// Whether a device name ("cuda", "cuda:1", "cpu") names a GPU.
+inline bool IsCudaDevice(absl::string_view device) { return absl::StartsWith(device, "cuda"); }
 
 // Loads the TorchScript module and validates its outputs against `config` with a warm-up forward.
 // The error names the output that is missing or whose shape/dtype differs from model.json.
