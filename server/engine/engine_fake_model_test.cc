@@ -71,6 +71,18 @@ bool WaitAnswered(const AnswerLedger& ledger, absl::Duration timeout) {
   return false;
 }
 
+// Submits `calls` flows of `items` each from this thread, waits for every answer, shuts the engine
+// down and checks the ledger.
+void RunFlowsToTheEnd(Engine& engine, int calls, int items) {
+  AnswerLedger ledger;
+  for (int call = 0; call < calls; ++call) {
+    ASSERT_TRUE(SubmitFlow(engine, ledger, absl::StrCat("c", call), items, call + 1, {}).ok());
+  }
+  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(30)));
+  engine.Shutdown();
+  EXPECT_TRUE(ledger.Check().ok()) << ledger.Check().ToString();
+}
+
 TEST(EngineOnFakes, ManySubmittersTwoRunnersEveryItemAnsweredOnce) {
   EngineOptions options;
   options.scheduling.max_batch_size = 8;
@@ -184,13 +196,7 @@ TEST(EngineOnFakes, EveryForwardPassIsTimedAndReported) {
   auto engine =
       testing::MakeFakeEngine(options, {.fixed = absl::Milliseconds(2)}, &counter, &model);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  AnswerLedger ledger;
-  for (int call = 0; call < 6; ++call) {
-    ASSERT_TRUE(SubmitFlow(**engine, ledger, absl::StrCat("c", call), 10, call + 1, {}).ok());
-  }
-  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(30)));
-  (*engine)->Shutdown();
-  EXPECT_TRUE(ledger.Check().ok()) << ledger.Check().ToString();
+  ASSERT_NO_FATAL_FAILURE(RunFlowsToTheEnd(**engine, 6, 10));
   // Without faults, one forward per batch, and they are the fake model's forwards.
   EXPECT_EQ(counter.forwards.load(), counter.batches.load());
   EXPECT_EQ(counter.forwards.load(), model->forwards());
@@ -207,13 +213,7 @@ TEST(EngineOnFakes, ForwardsOfASplitBatchAreEachReported) {
   ForwardCounter counter;
   auto engine = testing::MakeFakeEngine(options, {}, &counter);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  AnswerLedger ledger;
-  for (int call = 0; call < 10; ++call) {
-    ASSERT_TRUE(SubmitFlow(**engine, ledger, absl::StrCat("c", call), 16, call + 1, {}).ok());
-  }
-  ASSERT_TRUE(WaitAnswered(ledger, absl::Seconds(30)));
-  (*engine)->Shutdown();
-  EXPECT_TRUE(ledger.Check().ok()) << ledger.Check().ToString();
+  ASSERT_NO_FATAL_FAILURE(RunFlowsToTheEnd(**engine, 10, 16));
   ASSERT_GT(counter.ooms.load(), 0);
   // Each out-of-memory error is followed by two half-batch forwards or one retry of a single item.
   EXPECT_GE(counter.forwards.load(), counter.batches.load() + counter.ooms.load());

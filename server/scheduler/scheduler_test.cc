@@ -183,6 +183,18 @@ TEST(Scheduler, ItemsPastTheirDeadlineAreAnsweredWithoutRunning) {
   for (const auto& [id, n] : results.deliveries()) EXPECT_EQ(n, 1) << id;
 }
 
+// `n` items of length 6 (ids PREFIX0..) whose caller is gone once `*gone` is set.
+std::vector<std::unique_ptr<WorkItem>> CancellableItems(Results& results, const std::string& prefix,
+                                                        int n,
+                                                        std::shared_ptr<std::atomic<bool>> gone) {
+  std::vector<std::unique_ptr<WorkItem>> items;
+  for (int i = 0; i < n; ++i) {
+    items.push_back(results.Item(absl::StrCat(prefix, i), 6));
+    items.back()->cancelled = [gone] { return gone->load(); };
+  }
+  return items;
+}
+
 TEST(Scheduler, ItemsOfACancelledCallAreAnsweredWithoutRunning) {
   RecordingProcessor processor;
   Results results;
@@ -190,12 +202,7 @@ TEST(Scheduler, ItemsOfACancelledCallAreAnsweredWithoutRunning) {
   Scheduler scheduler(Options(64, 1000, absl::Milliseconds(1)), &processor);
   BlockOnFirstBatch(scheduler, processor, results, gate);
   auto gone = std::make_shared<std::atomic<bool>>(false);
-  std::vector<std::unique_ptr<WorkItem>> items;
-  for (int i = 0; i < 3; ++i) {
-    items.push_back(results.Item(absl::StrCat("c", i), 6));
-    items.back()->cancelled = [gone] { return gone->load(); };
-  }
-  ASSERT_TRUE(scheduler.Submit(std::move(items)).ok());
+  ASSERT_TRUE(scheduler.Submit(CancellableItems(results, "c", 3, gone)).ok());
   gone->store(true);
   gate.Notify();
   ASSERT_TRUE(results.WaitFor(4));
@@ -216,12 +223,7 @@ TEST(Scheduler, AFullQueueFirstDropsTheItemsOfCallersThatLeft) {
   Scheduler scheduler(options, &processor);
   BlockOnFirstBatch(scheduler, processor, results, gate);
   auto gone = std::make_shared<std::atomic<bool>>(false);
-  std::vector<std::unique_ptr<WorkItem>> items;
-  for (int i = 0; i < 6; ++i) {
-    items.push_back(results.Item(absl::StrCat("dead", i), 6));
-    items.back()->cancelled = [gone] { return gone->load(); };
-  }
-  ASSERT_TRUE(scheduler.Submit(std::move(items)).ok());
+  ASSERT_TRUE(scheduler.Submit(CancellableItems(results, "dead", 6, gone)).ok());
   EXPECT_EQ(scheduler.CheckRoom(2).code(), absl::StatusCode::kResourceExhausted);  // all alive
   gone->store(true);
   absl::SleepFor(absl::Milliseconds(60));  // past the interval between full scans
