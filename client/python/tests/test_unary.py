@@ -80,10 +80,12 @@ def test_threshold_is_checked_before_sending(client) -> None:
 
 
 def test_to_item_accepts_pairs_mappings_and_bytes() -> None:
-    item, has_text = to_item(("7", b"\xff"))
-    assert (item.id, item.text, has_text) == ("7", b"\xff", True)
-    item, has_text = to_item({"id": 12, "text": "phở"})
-    assert (item.id, item.text, has_text) == ("12", "phở".encode(), True)
+    item, problem = to_item(("7", b"\xff"))
+    assert (item.id, item.text, problem) == ("7", b"\xff", None)
+    item, problem = to_item({"id": 12, "text": "phở"})
+    assert (item.id, item.text, problem) == ("12", "phở".encode(), None)
+    assert to_item({"id": 1, "text": None})[1] == "text is null"
+    assert to_item({"id": 2, "text": 123})[1] == "text must be a string, not int"
 
 
 def test_health_and_model_info(client) -> None:

@@ -37,18 +37,24 @@ def encode_text(text: str | bytes) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
-def to_item(obj: ItemLike) -> tuple[eaos_pb2.Item, bool]:
-    """(Item, has_text) from an Item, an (id, text) pair or a mapping with "id" and "text"."""
+def to_item(obj: ItemLike) -> tuple[eaos_pb2.Item, str | None]:
+    """(Item, problem) from an Item, an (id, text) pair or a mapping with "id" and "text".
+
+    ``problem`` is None for a sendable item, else why the item cannot be sent (a null or
+    non-string text); such items get a local INVALID_ARGUMENT result with that message.
+    """
     if isinstance(obj, eaos_pb2.Item):
-        return obj, True
+        return obj, None
     if isinstance(obj, Mapping):
         item_id, text = obj.get("id"), obj.get("text")
     else:
         item_id, text = obj
     item_id = "" if item_id is None else str(item_id)
     if text is None:
-        return eaos_pb2.Item(id=item_id), False
-    return eaos_pb2.Item(id=item_id, text=encode_text(text)), True
+        return eaos_pb2.Item(id=item_id), "text is null"
+    if not isinstance(text, (str, bytes)):
+        return eaos_pb2.Item(id=item_id), f"text must be a string, not {type(text).__name__}"
+    return eaos_pb2.Item(id=item_id, text=encode_text(text)), None
 
 
 def is_retryable(error: grpc.RpcError) -> bool:
@@ -273,14 +279,15 @@ class Client:
     ) -> list[eaos_pb2.ItemResult]:
         """Annotates items with Predict calls (chunked, ``concurrency`` in flight); request order.
 
-        An item whose text is None gets an INVALID_ARGUMENT result without being sent.
+        An item whose text is None or not a string gets an INVALID_ARGUMENT result without being
+        sent.
         """
         results: list[eaos_pb2.ItemResult | None] = []
         sendable: list[tuple[int, eaos_pb2.Item]] = []
         for index, obj in enumerate(items):
-            item, has_text = to_item(obj)
-            results.append(None if has_text else local_error(item.id, "text is null"))
-            if has_text:
+            item, problem = to_item(obj)
+            results.append(None if problem is None else local_error(item.id, problem))
+            if problem is None:
                 sendable.append((index, item))
         chunks = self.chunks(sendable)
         options = self._predict_options(threshold)

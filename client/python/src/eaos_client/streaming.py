@@ -57,10 +57,10 @@ class _Source:
         self._next = 0
         self.exhausted = False
 
-    def take(self, count: int) -> list[tuple[_Entry, bool]]:
+    def take(self, count: int) -> list[tuple[_Entry, str | None]]:
         from eaos_client.client import to_item
 
-        out: list[tuple[_Entry, bool]] = []
+        out: list[tuple[_Entry, str | None]] = []
         with self._lock:
             while len(out) < count and not self.exhausted:
                 try:
@@ -68,8 +68,8 @@ class _Source:
                 except StopIteration:
                     self.exhausted = True
                     break
-                item, has_text = to_item(obj)
-                out.append((_Entry(self._next, obj, item), has_text))
+                item, problem = to_item(obj)
+                out.append((_Entry(self._next, obj, item), problem))
                 self._next += 1
         return out
 
@@ -93,14 +93,12 @@ class _Stream:
         while self.backlog and len(batch) < room:
             batch.append(self.backlog.popleft())
         if len(batch) < room:
-            for entry, has_text in self.worker.source.take(room - len(batch)):
-                if has_text:
+            for entry, problem in self.worker.source.take(room - len(batch)):
+                if problem is None:
                     batch.append(entry)
                 else:  # answered locally, never sent
                     self.worker.emit(
-                        StreamResult(
-                            entry.index, entry.obj, local_error(entry.item.id, "text is null")
-                        )
+                        StreamResult(entry.index, entry.obj, local_error(entry.item.id, problem))
                     )
         return batch
 
