@@ -117,9 +117,13 @@ def test_failures_exit_1_with_the_code(tmp_path: Path, capsys) -> None:
                 "2",
                 "--max-attempts",
                 "2",
+                "--connect-timeout",
+                "0",
             ]
         )
         == 1
     )
-    assert "eaos-batch:" in capsys.readouterr().err
-    assert main(["--input", str(source), "--mode", "file"]) == 1  # no --output
+    err = capsys.readouterr().err
+    assert "eaos-batch:" in err
+    assert "server unavailable, retrying in" in err and "(attempt 2/2)" in err
+    assert main(["--input", str(source), "--mode", "file"]) == 2  # no --output

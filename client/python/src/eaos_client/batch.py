@@ -8,6 +8,18 @@ Modes: ``file`` writes ``--output`` and is resumable: rows whose id is already i
 skipped, so rerunning after a failure finishes the job; ``console`` prints JSON lines to stdout;
 ``memory`` keeps the records in memory (``run_job`` returns them; the CLI prints the summary).
 
+Resume keys rows by id: a rerun over an existing output whose input has a row without an id is
+refused (exit 2), since such rows cannot be told apart; add ids or pass ``--no-resume``. An
+output written by one engine is refused by the other (JSONL: direct writes a file, Spark a
+directory). A non-string text is a per-row INVALID_ARGUMENT error; ``--fail-fast`` stops at the
+first failed row instead (exit 1). Retries print "server unavailable, retrying in 2 s (attempt
+3/10)" on stderr; an endpoint that accepts no connection within ``--connect-timeout`` fails the
+job at once. Ctrl-C stops cleanly: the output keeps every answered row, the summary is printed,
+exit 130, and rerunning the same command resumes.
+
+Exit codes: 0 done (per-row errors are counted in the summary), 1 server or I/O error or a
+``--fail-fast`` stop, 2 usage (bad flags, missing input, refused resume), 130 interrupted.
+
 Formats follow the extension (``.parquet`` or ``--output-format``): JSONL lines are the
 ``{"id","text","predictions"}`` objects of the C++ client (completion order; join on id); Parquet
 has columns id, text, predictions (PREDICTION_DDL), error. Without Spark a JSONL output is one
@@ -35,6 +47,14 @@ from eaos_client.results import error_dict, prediction_structs, result_record
 PARQUET_PART_ROWS = 5000
 
 
+class UsageError(ValueError):
+    """A job that cannot run as asked (exit 2): missing input, refused resume, bad mode."""
+
+
+class FailFast(RuntimeError):
+    """--fail-fast: a row failed, the job stops (exit 1)."""
+
+
 @dataclass
 class JobConfig:
     """One batch job; the CLI flags map one to one."""
@@ -58,6 +78,8 @@ class JobConfig:
     remote: str | None = None
     tls: TlsOptions | None = None
     max_attempts: int = 10
+    fail_fast: bool = False
+    connect_timeout: float | None = 10.0
 
     def retry(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts)
@@ -247,6 +269,11 @@ class Progress:
         self.start = self.last = time.monotonic()
         self.done = 0
 
+    def note(self, message: str) -> None:
+        """A line of its own (retries), shown whether or not the progress line is."""
+        sys.stderr.write(("\n" if self.enabled else "") + f"eaos-batch: {message}\n")
+        sys.stderr.flush()
+
     def step(self) -> None:
         self.done += 1
         now = time.monotonic()
@@ -270,11 +297,18 @@ class Progress:
 
 
 def _pending_items(
-    config: JobConfig, fmt: str, skip: set[str], result: JobResult
+    config: JobConfig, fmt: str, skip: set[str] | None, result: JobResult
 ) -> Iterator[dict[str, Any]]:
-    for row in read_rows(config.input, fmt):
+    """Input rows not yet in the output; ``skip`` is None when not resuming."""
+    for number, row in enumerate(read_rows(config.input, fmt), 1):
         item_id = _id_string(row.get(config.id_col))
-        if item_id and item_id in skip:
+        if skip is not None and not item_id:
+            raise UsageError(
+                f"{config.input}: row {number} has no {config.id_col!r}: resuming over "
+                f"{config.output} keys rows by id; add ids (or --id-col), or pass --no-resume "
+                "or a new --output"
+            )
+        if skip is not None and item_id in skip:
             result.skipped += 1
             continue
         yield {"id": item_id, "text": row.get(config.text_col)}
@@ -292,23 +326,45 @@ def _open_writer(config: JobConfig, out_fmt: str) -> JsonlWriter | ParquetPartWr
     return JsonlWriter(open(config.output, "a", encoding="utf-8"))
 
 
-def run_direct(config: JobConfig) -> JobResult:
-    """Streams the input through ``config.streams`` PredictStream calls, writing as results come."""
+def _check_connects(client: Client, config: JobConfig) -> None:
+    """Fails at once when nothing accepts a connection at the endpoint (a wrong --endpoint)."""
+    import grpc
+
+    if config.connect_timeout is None or config.connect_timeout <= 0:
+        return
+    try:
+        grpc.channel_ready_future(client.channel).result(timeout=config.connect_timeout)
+    except grpc.FutureTimeoutError:
+        raise EaosError(
+            grpc.StatusCode.UNAVAILABLE,
+            f"cannot connect to {config.endpoint} within {config.connect_timeout:g} s: is "
+            "eaos-server running there? (--endpoint or EAOS_ENDPOINT; --connect-timeout)",
+        ) from None
+
+
+def run_direct(config: JobConfig, result: JobResult | None = None) -> JobResult:
+    """Streams the input through ``config.streams`` PredictStream calls, writing as results come.
+
+    ``result`` (optional) is filled as the job goes, so a caller sees the counts on Ctrl-C.
+    """
     in_fmt = detect_format(config.input, config.input_format)
     out_fmt = detect_format(config.output or "", config.output_format)
-    result = JobResult()
-    skip: set[str] = set()
-    if config.mode == "file" and config.resume and config.output and os.path.exists(config.output):
+    result = result if result is not None else JobResult()
+    skip: set[str] | None = None
+    if config.mode == "file" and config.resume and config.output and _has_rows(config.output):
         skip = done_ids(config.output, out_fmt)
     show = sys.stderr.isatty() if config.progress is None else config.progress
-    progress = Progress(max(count_rows(config.input, in_fmt) - len(skip), 0), show)
-    writer = _open_writer(config, out_fmt)
+    progress = Progress(max(count_rows(config.input, in_fmt) - len(skip or ()), 0), show)
     started = time.monotonic()
     options = ClientOptions(
         target=config.endpoint, tls=config.tls, timeout=config.timeout, retry=config.retry()
     )
+    writer = None
     try:
         with Client(options) as client:
+            client.on_retry = progress.note
+            _check_connects(client, config)
+            writer = _open_writer(config, out_fmt)
             items = _pending_items(config, in_fmt, skip, result)
             for answered in client.predict_stream(
                 items, threshold=config.threshold, streams=config.streams
@@ -325,11 +381,23 @@ def run_direct(config: JobConfig) -> JobResult:
     return result
 
 
+def _has_rows(path: str) -> bool:
+    """An output that holds something: a non-empty file or a directory with part files."""
+    output = Path(path)
+    if output.is_file():
+        return output.stat().st_size > 0
+    return output.is_dir() and any(p.name.startswith("part-") for p in output.iterdir())
+
+
 def _store(config: JobConfig, out_fmt: str, writer: Any, result: JobResult, answered: Any) -> None:
     item, answer = answered.item, answered.result
     result.rows += 1
     if answer.HasField("error"):
         result.errors += 1
+        if config.fail_fast:
+            raise FailFast(
+                f"row {answer.id or '(no id)'} failed: {answer.error.message} (--fail-fast)"
+            )
     text = (
         item["text"] if isinstance(item["text"], str) or item["text"] is None else str(item["text"])
     )
@@ -431,17 +499,37 @@ def _collect_lines(config: JobConfig, lines: Any, result: JobResult) -> None:
 # -- CLI -------------------------------------------------------------------------------------
 
 
-def run_job(config: JobConfig, spark: Any = None) -> JobResult:
-    """Validates the configuration and runs it with the chosen engine."""
+def _check_config(config: JobConfig, spark_engine: bool) -> None:
     if config.mode not in ("file", "console", "memory"):
-        raise ValueError(f"--mode must be file, console or memory, not {config.mode!r}")
+        raise UsageError(f"--mode must be file, console or memory, not {config.mode!r}")
     if config.mode == "file" and not config.output:
-        raise ValueError("--mode=file needs --output")
-    if config.engine == "spark" or spark is not None:
+        raise UsageError("--mode=file needs --output")
+    if not spark_engine and config.engine != "direct":
+        raise UsageError(f"--engine must be direct or spark, not {config.engine!r}")
+    if not os.path.exists(config.input):
+        raise UsageError(f"--input {config.input}: no such file or directory")
+    if config.mode != "file" or not config.output or not os.path.exists(config.output):
+        return
+    out_fmt = detect_format(config.output, config.output_format)
+    if spark_engine and os.path.isfile(config.output):
+        raise UsageError(
+            f"--output {config.output} is a file (written by --engine direct); --engine spark "
+            "writes a directory: use the engine that wrote it, or a new --output"
+        )
+    if not spark_engine and out_fmt == "jsonl" and os.path.isdir(config.output):
+        raise UsageError(
+            f"--output {config.output} is a directory (written by --engine spark); --engine "
+            "direct writes one JSONL file: use the engine that wrote it, or a new --output"
+        )
+
+
+def run_job(config: JobConfig, spark: Any = None, result: JobResult | None = None) -> JobResult:
+    """Validates the configuration and runs it with the chosen engine (UsageError if invalid)."""
+    spark_engine = config.engine == "spark" or spark is not None
+    _check_config(config, spark_engine)
+    if spark_engine:
         return run_spark(config, spark)
-    if config.engine != "direct":
-        raise ValueError(f"--engine must be direct or spark, not {config.engine!r}")
-    return run_direct(config)
+    return run_direct(config, result)
 
 
 def parse_args(argv: Iterable[str] | None = None) -> JobConfig:
@@ -467,6 +555,13 @@ def parse_args(argv: Iterable[str] | None = None) -> JobConfig:
         help="tries of a call or stream on UNAVAILABLE / RESOURCE_EXHAUSTED (backoff 0.25-8 s)",
     )
     add("--no-resume", action="store_true", help="do not skip ids already in the output")
+    add("--fail-fast", action="store_true", help="stop at the first failed row (exit 1)")
+    add(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for a first connection before failing (0: no check; direct engine)",
+    )
     add("--progress", action=argparse.BooleanOptionalAction, default=None)
     add("--master", default="local[2]", help="Spark master (classic session)")
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (instead of --master)")
@@ -498,15 +593,27 @@ def parse_args(argv: Iterable[str] | None = None) -> JobConfig:
         remote=args.remote,
         tls=tls,
         max_attempts=args.max_attempts,
+        fail_fast=args.fail_fast,
+        connect_timeout=args.connect_timeout,
     )
 
 
 def main(argv: Iterable[str] | None = None) -> int:
+    """The CLI: 0 done, 1 server/I-O error or --fail-fast stop, 2 usage, 130 Ctrl-C."""
+    config = parse_args(argv)  # argparse exits 2 on bad flags
+    result = JobResult()
     try:
-        config = parse_args(argv)
-        result = run_job(config)
-    except (EaosError, ValueError, OSError) as error:
+        result = run_job(config, result=result)
+    except KeyboardInterrupt:
+        print("\neaos-batch: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(result.summary(), file=sys.stderr)
+        return 130
+    except UsageError as error:
         print(f"eaos-batch: {error}", file=sys.stderr)
+        return 2
+    except (EaosError, FailFast, ValueError, OSError) as error:
+        print(f"eaos-batch: {error}", file=sys.stderr)
+        print(result.summary(), file=sys.stderr)
         return 1
     print(result.summary(), file=sys.stderr)
     return 0

@@ -57,6 +57,13 @@ def to_item(obj: ItemLike) -> tuple[eaos_pb2.Item, str | None]:
     return eaos_pb2.Item(id=item_id, text=encode_text(text)), None
 
 
+def retry_message(code: grpc.StatusCode | None, delay: float, attempt: int, attempts: int) -> str:
+    """"server unavailable, retrying in 2 s (attempt 3/10)" (busy: RESOURCE_EXHAUSTED)."""
+    what = "server unavailable" if code == grpc.StatusCode.UNAVAILABLE else "server busy"
+    seconds = f"{delay:.1f}" if delay < 1 else f"{delay:.0f}"
+    return f"{what}, retrying in {seconds} s (attempt {attempt}/{attempts})"
+
+
 def is_retryable(error: grpc.RpcError) -> bool:
     """UNAVAILABLE and RESOURCE_EXHAUSTED, except a message over the size limit."""
     code = error.code() if hasattr(error, "code") else None
@@ -113,6 +120,9 @@ class Client:
         self._channel: grpc.Channel | None = None
         self._stub: eaos_pb2_grpc.EaosServiceStub | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # Called (from any thread) before each client-level retry with a line such as
+        # "server unavailable, retrying in 2 s (attempt 3/10)"; None: retries are silent.
+        self.on_retry: Callable[[str], None] | None = None
         _live_clients.add(self)
 
     # -- channel lifecycle -------------------------------------------------------------------
@@ -168,10 +178,21 @@ class Client:
 
     # -- retries -----------------------------------------------------------------------------
 
-    def sleep_backoff(self, attempt: int, stop: threading.Event | None = None) -> None:
-        """Sleeps before retry ``attempt`` (0-based): random in [backoff/2, backoff]."""
+    def sleep_backoff(
+        self,
+        attempt: int,
+        stop: threading.Event | None = None,
+        code: grpc.StatusCode | None = None,
+    ) -> None:
+        """Sleeps before retry ``attempt`` (0-based): random in [backoff/2, backoff].
+
+        ``code`` is what failed (None: items refused with RESOURCE_EXHAUSTED); it words the
+        ``on_retry`` line.
+        """
         bound = self.options.retry.backoff(attempt)
         delay = random.uniform(bound / 2, bound)
+        if self.on_retry is not None:
+            self.on_retry(retry_message(code, delay, attempt + 2, self.options.retry.max_attempts))
         if stop is None:
             time.sleep(delay)
         else:
@@ -186,7 +207,8 @@ class Client:
             except grpc.RpcError as error:
                 if not is_retryable(error) or attempt + 1 >= attempts:
                     raise EaosError.from_rpc_error(error, attempt + 1) from None
-            self.sleep_backoff(attempt)
+                code = error.code() if hasattr(error, "code") else None
+            self.sleep_backoff(attempt, code=code)
         raise AssertionError("unreachable")
 
     # -- small calls -------------------------------------------------------------------------

@@ -242,18 +242,20 @@ class _Worker:
                 if self.source.exhausted:
                     return
                 continue
-            failures = 0 if stream.progressed else failures + 1
+            # Attempts in a row without progress, this one included (progress restarts the count).
+            failures = 1 if stream.progressed else failures + 1
             if error is not None and not _retryable(error):
-                raise EaosError.from_rpc_error(error, failures + 1)
-            if failures + 1 >= attempts:
+                raise EaosError.from_rpc_error(error, failures)
+            if failures >= attempts:
                 if error is not None:
-                    raise EaosError.from_rpc_error(error, failures + 1)
+                    raise EaosError.from_rpc_error(error, failures)
                 raise EaosError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"{len(backlog)} items still refused",
-                    failures + 1,
+                    failures,
                 )
-            self.client.sleep_backoff(failures, self.stop)
+            code = error.code() if error is not None and hasattr(error, "code") else None
+            self.client.sleep_backoff(failures - 1, self.stop, code)
 
 
 def _retryable(error: grpc.RpcError) -> bool:
