@@ -20,7 +20,7 @@ import grpc
 
 from eaos_client._stubs import eaos_pb2, eaos_pb2_grpc
 from eaos_client.errors import EaosError
-from eaos_client.options import RETRYABLE_CODES, ClientOptions, channel_options
+from eaos_client.options import RETRYABLE_CODES, ClientOptions, RetryPolicy, channel_options
 from eaos_client.results import local_error
 from eaos_client.streaming import StreamResult, run_streams
 
@@ -55,6 +55,41 @@ def to_item(obj: ItemLike) -> tuple[eaos_pb2.Item, str | None]:
     if not isinstance(text, (str, bytes)):
         return eaos_pb2.Item(id=item_id), f"text must be a string, not {type(text).__name__}"
     return eaos_pb2.Item(id=item_id, text=encode_text(text)), None
+
+
+def predict_options(threshold: float | None) -> eaos_pb2.PredictOptions:
+    """PredictOptions with the confidence threshold (None: the server's default)."""
+    if threshold is None:
+        return eaos_pb2.PredictOptions()
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold {threshold} outside [0, 1]")
+    return eaos_pb2.PredictOptions(confidence_threshold=threshold)
+
+
+def split_chunks(
+    items: Sequence[tuple[int, eaos_pb2.Item]], options: ClientOptions
+) -> list[list[tuple[int, eaos_pb2.Item]]]:
+    """Calls of at most ``max_items_per_call`` items and about ``max_request_bytes`` each."""
+    limit_items, limit_bytes = options.max_items_per_call, options.max_request_bytes
+    out: list[list[tuple[int, eaos_pb2.Item]]] = []
+    current: list[tuple[int, eaos_pb2.Item]] = []
+    size = 0
+    for entry in items:
+        item_size = entry[1].ByteSize() + 8
+        if current and (len(current) >= limit_items or size + item_size > limit_bytes):
+            out.append(current)
+            current, size = [], 0
+        current.append(entry)
+        size += item_size
+    if current:
+        out.append(current)
+    return out
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int) -> float:
+    """The sleep before retry ``attempt`` (0-based): random in [backoff/2, backoff]."""
+    bound = policy.backoff(attempt)
+    return random.uniform(bound / 2, bound)
 
 
 def retry_message(code: grpc.StatusCode | None, delay: float, attempt: int, attempts: int) -> str:
@@ -189,8 +224,7 @@ class Client:
         ``code`` is what failed (None: items refused with RESOURCE_EXHAUSTED); it words the
         ``on_retry`` line.
         """
-        bound = self.options.retry.backoff(attempt)
-        delay = random.uniform(bound / 2, bound)
+        delay = backoff_delay(self.options.retry, attempt)
         if self.on_retry is not None:
             self.on_retry(retry_message(code, delay, attempt + 2, self.options.retry.max_attempts))
         if stop is None:
@@ -253,30 +287,13 @@ class Client:
     # -- unary -------------------------------------------------------------------------------
 
     def _predict_options(self, threshold: float | None) -> eaos_pb2.PredictOptions:
-        if threshold is None:
-            return eaos_pb2.PredictOptions()
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold {threshold} outside [0, 1]")
-        return eaos_pb2.PredictOptions(confidence_threshold=threshold)
+        return predict_options(threshold)
 
     def chunks(
         self, items: Sequence[tuple[int, eaos_pb2.Item]]
     ) -> list[list[tuple[int, eaos_pb2.Item]]]:
         """Splits items into calls of at most max_items_per_call items and ~max_request_bytes."""
-        limit_items, limit_bytes = self.options.max_items_per_call, self.options.max_request_bytes
-        out: list[list[tuple[int, eaos_pb2.Item]]] = []
-        current: list[tuple[int, eaos_pb2.Item]] = []
-        size = 0
-        for entry in items:
-            item_size = entry[1].ByteSize() + 8
-            if current and (len(current) >= limit_items or size + item_size > limit_bytes):
-                out.append(current)
-                current, size = [], 0
-            current.append(entry)
-            size += item_size
-        if current:
-            out.append(current)
-        return out
+        return split_chunks(items, self.options)
 
     def _predict_chunk(
         self, chunk: Sequence[tuple[int, eaos_pb2.Item]], options: eaos_pb2.PredictOptions
