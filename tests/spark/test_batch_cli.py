@@ -144,7 +144,7 @@ def test_retries_are_visible_and_the_job_finishes_once_a_server_comes(tmp_path: 
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(server, tmp_path: Path) -> None:
-    rows = [{"id": f"r{i}", "text": f"nhân viên nhiệt tình, giao hàng {i}"} for i in range(60000)]
+    rows = [{"id": f"r{i}", "text": f"nhân viên nhiệt tình {i}"} for i in range(60000)]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
     args = ["--endpoint", server.target, "--input", str(source), "--output", str(output)]
@@ -154,7 +154,8 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(server, tmp_path: Path) -> No
     )  # fmt: skip
     try:
         for _ in range(1200):  # until some rows are written (bounded: 1200 x 0.05 s)
-            if output.exists() and output.stat().st_size > 4096 or job.poll() is not None:
+            written_some = output.exists() and output.stat().st_size > 4096
+            if written_some or job.poll() is not None:
                 break
             time.sleep(0.05)
         assert job.poll() is None, "the job ended before it could be interrupted"

@@ -51,7 +51,8 @@ def run(command: list[str] | str, bin_dir: Path, cwd: Path = REPO) -> str:
         command, shell=isinstance(command, str), cwd=cwd, env=env, capture_output=True,
         text=True, timeout=900,
     )  # fmt: skip
-    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    output = f"{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{output}"
     return done.stdout + done.stderr
 
 

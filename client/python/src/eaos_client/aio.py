@@ -416,9 +416,9 @@ class _OneStream:
                 # abort, a restart) as this local INTERNAL, hiding the server's status: the
                 # stream broke in transit, so it is retried like UNAVAILABLE.
                 metadata = grpc.aio.Metadata()
-                return grpc.aio.AioRpcError(
-                    grpc.StatusCode.UNAVAILABLE, metadata, metadata, f"stream broke: {error.details()}"
-                )
+                details = f"stream broke: {error.details()}"
+                code = grpc.StatusCode.UNAVAILABLE
+                return grpc.aio.AioRpcError(code, metadata, metadata, details)
             return error
         finally:
             self.done = True
