@@ -12,6 +12,7 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 
 HERE = Path(__file__).resolve().parent
 PROTO_FILE = "eaos/v1/eaos.proto"
@@ -56,4 +57,14 @@ class BuildPyWithStubs(build_py):
         generate_stubs(Path(self.build_lib) / "eaos_client" / "_gen")
 
 
-setup(cmdclass={"build_py": BuildPyWithStubs})
+class SdistWithProto(sdist):
+    """sdist that carries proto/eaos/v1/eaos.proto, so a wheel builds from the unpacked sdist."""
+
+    def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        super().make_release_tree(base_dir, files)
+        target = Path(base_dir) / "proto" / PROTO_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((find_proto_root() / PROTO_FILE).read_bytes())
+
+
+setup(cmdclass={"build_py": BuildPyWithStubs, "sdist": SdistWithProto})

@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 from eaos_testing import REPO
@@ -71,10 +73,16 @@ def test_readme_pip_command_in_a_fresh_venv_calls_the_server(server, tmp_path: P
 
 
 def test_built_wheel_in_another_fresh_venv_calls_the_server(server, tmp_path: Path) -> None:
+    # python -m build: an sdist, then the wheel built from the unpacked sdist (proto carried in it)
     dist = tmp_path / "dist"
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), "client/python"],
+    run([sys.executable, "-m", "build", "--outdir", str(dist), "client/python"],
         Path(sys.executable).parent)  # fmt: skip
+    [sdist] = dist.glob("eaos_client-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        assert any(n.endswith("/proto/eaos/v1/eaos.proto") for n in archive.getnames())
     [wheel] = dist.glob("eaos_client-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert "eaos_client/_gen/eaos/v1/eaos_pb2.py" in archive.namelist()
     base = shutil.which("python3") or "/usr/bin/python3"
     bin_dir = fresh_venv(base, tmp_path / "venv")
     run([str(bin_dir / "pip"), "install", str(wheel)], bin_dir, cwd=tmp_path)
