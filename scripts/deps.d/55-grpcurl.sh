@@ -4,6 +4,7 @@
 #
 #   grpcurl    Go module proxy: `go install github.com/fullstorydev/grpcurl/cmd/grpcurl`, pinned,
 #              into $EAOS_OPS_BIN (default /opt/eaos-ops/bin)
+#   curl       Debian, for the walkthrough's metrics step (docs/first-10-minutes.md)
 #
 # Idempotent: skipped when the installed binary was built from the pinned module version (read
 # from its build information with `go version -m`). Run by scripts/install-deps.sh with $SUDO set
@@ -14,6 +15,13 @@ GRPCURL_VERSION=v1.9.4
 ops_bin=${EAOS_OPS_BIN:-/opt/eaos-ops/bin}
 sudo_cmd=${SUDO:-}
 if [[ -z "${SUDO+x}" && $(id -u) -ne 0 ]]; then sudo_cmd=sudo; fi
+
+status=$(dpkg-query -W -f='${Status}' curl 2>/dev/null || true)
+if [[ $status != "install ok installed" ]]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -q
+  $sudo_cmd apt-get install -y -q --no-install-recommends curl
+fi
 
 grpcurl=$ops_bin/grpcurl
 go=$(command -v go || echo /usr/local/go/bin/go)
