@@ -11,8 +11,10 @@ names). Checked with a minimal server (EnableDefaultHealthCheckService + the ref
 and HealthCheckRequest::descriptor() is referenced (so the static library's object is kept).
 
 test_health_through_reflection expects the fixed behaviour; it runs only with
-EAOS_EXPECT_HEALTH_REFLECTION=1 (set it in tests/ops/CMakeLists.txt once the server links the
-health proto's generated descriptors; see docs/first-10-minutes.md).
+EAOS_EXPECT_HEALTH_REFLECTION=1: set it for ops_grpcurl in tests/ops/CMakeLists.txt once the
+server has the fix (link eaos_grpc_health_proto into eaos_server_lib in server/CMakeLists.txt, and
+reference grpc::health::v1::HealthCheckRequest::descriptor() in server/service/server.cc before
+the ServerBuilder is built).
 """
 import base64
 import json
