@@ -4,6 +4,12 @@
 #
 #   scripts/quickstart.sh                    # stops the server at the end
 #   KEEP_RUNNING=1 scripts/quickstart.sh     # leaves it serving on 127.0.0.1:50051
+#
+# Variables:
+#   LISTEN=HOST:PORT   the server's gRPC address (default 127.0.0.1:50051; 127.0.0.1:0 picks a free
+#                      port, printed in the "listening on" line); metrics go to a free loopback port
+#   KEEP_RUNNING=1     leave the server serving after the samples (prints its pid and address)
+#   SKIP_INSTALL=1     skip scripts/install-deps.sh (the dependencies are already installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then scripts/install-deps.sh; fi

@@ -31,6 +31,15 @@ CRD_SCHEMAS = {
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 BUNDLED_DEMO_MODEL = "/opt/eaos/share/eaos/models/demo"  # cmake --install prefix in docker/
 IMAGE_UID = 10001  # the USER of docker/Dockerfile.*
+# The image each variant must render (docs/deploy.md, docker/README.md). The base sets none: its
+# `eaos-server` is the placeholder each overlay's `images:` entry resolves.
+REGISTRY_IMAGE = "registry.example.com/eaos/eaos-server"
+EXPECTED_IMAGE = {
+    "base": "eaos-server",
+    "overlays/cpu": REGISTRY_IMAGE + ":0.1.0-cpu",
+    "overlays/gpu": REGISTRY_IMAGE + ":0.1.0-cuda",
+    "overlays/gpu-tls": REGISTRY_IMAGE + ":0.1.0-cuda",
+}
 
 OVERLAY = None
 
@@ -213,6 +222,30 @@ class ManifestTest(unittest.TestCase):
             self.assertEqual(self.flags["device"], "cpu")
             self.assertNotIn("nvidia.com/gpu", limits)
         self.assertIn("memory", limits)
+
+    def test_renders_the_variants_image(self):
+        images = sorted({c["image"] for o in self.objects if o["kind"] == "Deployment"
+                         for c in o["spec"]["template"]["spec"]["containers"]})
+        self.assertEqual(images, [EXPECTED_IMAGE[OVERLAY]])
+
+    def test_cuda_device_only_with_the_cuda_image_and_a_gpu(self):
+        image = self.container["image"]
+        limits = self.container["resources"].get("limits", {})
+        cuda_image = image.endswith("-cuda")
+        cuda_device = self.flags["device"].startswith("cuda")
+        self.assertEqual(cuda_device, cuda_image,
+                         f"--device={self.flags['device']} with image {image}: a CPU image cannot "
+                         "run --device=cuda (the pod crash-loops), a CUDA image wastes its GPU on cpu")
+        if cuda_device:
+            self.assertIn("nvidia.com/gpu", limits, "--device=cuda without a GPU limit")
+        # No flagfile in the rendering may smuggle --device=cuda into a CPU pod either.
+        for cm in (o for o in self.objects if o["kind"] == "ConfigMap"):
+            for key, text in cm.get("data", {}).items():
+                for name, value in oc.parse_flagfile(text):
+                    if name == "device" and value.startswith("cuda"):
+                        self.assertTrue(cuda_image and "nvidia.com/gpu" in limits,
+                                        f"{cm['metadata']['name']}/{key}: --device={value} "
+                                        f"beside image {image}")
 
     def test_runs_as_the_image_user_without_privileges(self):
         pod_sc = self.pod["spec"]["securityContext"]
