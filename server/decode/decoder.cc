@@ -215,7 +215,14 @@ std::vector<v1::Tuple> Decoder::Decode(absl::string_view text, const text::Encod
   const std::vector<uint32_t> cp_index = text::CodePointIndex(text);
   for (const Span& op : opinions) {
     // 3. Aspect and sentiment from the mean logits over the opinion's pieces.
-    const int64_t p0 = words[op.first].first, p1 = words[op.last].last;
+    // The pieces that overlap the trimmed span: edge punctuation pieces take no part.
+    int64_t p0 = -1, p1 = -1;
+    for (int64_t p = words[op.first].first; p <= words[op.last].last; ++p) {
+      if (encoding.begins[p] < op.byte_end && op.byte_begin < encoding.ends[p]) {
+        if (p0 < 0) p0 = p;
+        p1 = p;
+      }
+    }
     const auto [aspect, aspect_prob] = MeanLabel(outputs.aspect, row, p0, p1);
     const auto [sentiment, sentiment_prob] = MeanLabel(outputs.sentiment, row, p0, p1);
 

@@ -84,9 +84,8 @@ TEST(Decoder, ExtractsTupleWithCodePointAndByteOffsets) {
   item.Tag(1, I_ENT);
   item.Tag(2, B_OPI, /*aspect=*/0, /*sentiment=*/0);
   item.Tag(3, I_OPI, 0, 0);
-  // "!" is in the word "hay!": its aspect and sentiment logits count in the opinion's mean, its
-  // tag does not (a word takes its first piece's tag), and the "!" is trimmed off the span.
-  item.Tag(4, O, 0, 0);
+  // "!" is in the word "hay!" but trimmed off the span: its tag (a word takes its first piece's
+  // tag) and its zero aspect/sentiment logits take no part.
   const auto tuples = item.Decode();
   ASSERT_EQ(tuples.size(), 1u);
   const v1::Tuple& t = tuples[0];
