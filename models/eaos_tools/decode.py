@@ -4,11 +4,14 @@ The C++ server implements the same algorithm; keep the two in step.
 
 Interpretations of the contract made here (also listed in models/README.md):
 
-* Whitespace trimmed off span edges: ASCII space, \\t, \\n, \\v, \\f, \\r, and U+00A0, U+3000,
+* Whitespace (word separators; trimmed off span edges): ASCII space, \\t, \\n, \\v, \\f,
+  \\r, U+00A0, U+3000,
   U+2000..U+200B (the same set as server/text/utf8.cc).
-* "ends at or before the opinion's first piece" / "starts after the opinion's last piece" compare
-  piece indices: entity.last_piece < opinion.first_piece, resp. entity.first_piece >
-  opinion.last_piece.  Entity spans dropped for being empty after trimming take no part.
+* Spans are whole words (docs/model-contract.md, "Whole-word spans"): a word takes its first
+  piece's tag, BIO runs over words, edges trimmed of punctuation and whitespace.
+* "ends before the opinion's first word" / "starts after the opinion's last word" compare word
+  indices: entity.last < opinion.first, resp. entity.first > opinion.last.  Spans dropped for
+  being empty after trimming take no part.
 * A tuple is kept when confidence >= threshold ("below the threshold" is dropped).
 * Softmax, means and the confidence are computed in float32.
 """
