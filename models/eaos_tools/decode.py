@@ -235,7 +235,9 @@ def decode(text: str, pieces: List[Piece], span_logits: np.ndarray, aspect_logit
         # the pieces that overlap the trimmed span (edge punctuation pieces take no part)
         inside = [i for i in range(words[o.first].first_piece, words[o.last].last_piece + 1)
                   if pieces[i].begin < o.byte_end and o.byte_begin < pieces[i].end]
-        p0, p1 = inside[0], inside[-1]
+        # none when the trimmed bytes lie in a gap no piece covers: then all of the words' pieces
+        p0, p1 = (inside[0], inside[-1]) if inside else (words[o.first].first_piece,
+                                                         words[o.last].last_piece)
         a_p = softmax_f32(np.mean(asp[p0 + 1:p1 + 2], axis=0, dtype=np.float32))
         s_p = softmax_f32(np.mean(sen[p0 + 1:p1 + 2], axis=0, dtype=np.float32))
         a_i = int(np.argmax(a_p))

@@ -265,6 +265,18 @@ class WholeWordTest(unittest.TestCase):
         res = run("MC « hay … » , ...", [BE, BO, IO, IO, IO, BO, BO])
         self.assertEqual([t["opinion"] for t in res], ["hay"])
 
+    def test_trimmed_bytes_no_piece_covers(self):
+        # word "«hay": the only piece covers "«", so no piece overlaps the trimmed span "hay";
+        # the aspect/sentiment means then take all of the word's pieces
+        text = "MC «hay"
+        pieces = [Piece(10, 0, 2, ""), Piece(11, 2, 5, "")]
+        span = one_hot_logits([BE, BO], SPAN_LABELS)
+        asp = one_hot_logits(["Chung", "Chung"], ASPECTS)
+        sen = one_hot_logits(["tiêu cực", "tiêu cực"], SENTIMENTS)
+        res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.5)
+        self.assertEqual([(t["entity"], t["opinion"], t["sentiment"]) for t in res],
+                         [("MC", "hay", "tiêu cực")])
+
     def test_property_every_span_edge_is_a_word_edge(self):
         """Random texts, random sub-word pieces, random logits: every span starts at a word's
         first non-punctuation character and ends at a word's last one."""

@@ -223,6 +223,10 @@ std::vector<v1::Tuple> Decoder::Decode(absl::string_view text, const text::Encod
         p1 = p;
       }
     }
+    if (p0 < 0) {  // the trimmed bytes lie in a gap no piece covers: all of the words' pieces
+      p0 = words[op.first].first;
+      p1 = words[op.last].last;
+    }
     const auto [aspect, aspect_prob] = MeanLabel(outputs.aspect, row, p0, p1);
     const auto [sentiment, sentiment_prob] = MeanLabel(outputs.sentiment, row, p0, p1);
 

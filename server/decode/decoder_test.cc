@@ -259,6 +259,20 @@ TEST(Decoder, PunctuationTrimmedAndPunctuationOnlySpansDropped) {
   EXPECT_EQ(tuples[0].opinion(), "hay");
 }
 
+TEST(Decoder, TrimmedBytesNoPieceCoversUseTheWordsPieces) {
+  // "MC «hay": the second piece covers only " «"; the trimmed opinion "hay" lies in bytes no
+  // piece covers, so its aspect/sentiment means take all the pieces of its word.
+  Item item({"MC", " «"});
+  item.text += "hay";
+  item.Tag(0, B_ENT);
+  item.Tag(1, B_OPI, 0, 1);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].entity(), "MC");
+  EXPECT_EQ(tuples[0].opinion(), "hay");
+  EXPECT_EQ(tuples[0].sentiment(), "tiêu cực");
+}
+
 bool IsPunctuation(absl::string_view ch) {
   static const std::vector<std::string> kUnicode = {"\u2026", "\u201c", "\u201d", "\u2018", "\u2019",
                                                     "\u2013", "\u2014", "\u00ab", "\u00bb"};
