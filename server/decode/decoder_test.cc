@@ -274,8 +274,8 @@ TEST(Decoder, TrimmedBytesNoPieceCoversUseTheWordsPieces) {
 }
 
 bool IsPunctuation(absl::string_view ch) {
-  static const std::vector<std::string> kUnicode = {"\u2026", "\u201c", "\u201d", "\u2018", "\u2019",
-                                                    "\u2013", "\u2014", "\u00ab", "\u00bb"};
+  static const std::vector<std::string> kUnicode = {
+      "\u2026", "\u201c", "\u201d", "\u2018", "\u2019", "\u2013", "\u2014", "\u00ab", "\u00bb"};
   if (ch.size() == 1) return std::string("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~").find(ch[0]) !=
                              std::string::npos;
   return std::find(kUnicode.begin(), kUnicode.end(), std::string(ch)) != kUnicode.end();
@@ -330,12 +330,16 @@ TEST(Decoder, PropertyEverySpanEdgeIsAWordEdge) {
                                  [&](const auto& w) { return w.first < e && e <= w.second; });
         ASSERT_NE(last, words.end()) << item.text;
         // Only punctuation between the word edges and the span edges, none at the span edges.
-        for (absl::string_view gap : {absl::string_view(item.text).substr(word->first, b - word->first),
-                                      absl::string_view(item.text).substr(e, last->second - e)}) {
+        const absl::string_view text(item.text);
+        for (absl::string_view gap :
+             {text.substr(word->first, b - word->first), text.substr(e, last->second - e)}) {
           for (size_t i = 0; i < gap.size();) {
             size_t n = 1;
-            while (i + n < gap.size() && (static_cast<unsigned char>(gap[i + n]) & 0xC0) == 0x80) ++n;
-            EXPECT_TRUE(IsPunctuation(gap.substr(i, n))) << item.text << " [" << b << "," << e << ")";
+            while (i + n < gap.size() && (static_cast<unsigned char>(gap[i + n]) & 0xC0) == 0x80) {
+              ++n;
+            }
+            EXPECT_TRUE(IsPunctuation(gap.substr(i, n)))
+                << item.text << " [" << b << "," << e << ")";
             i += n;
           }
         }
