@@ -106,7 +106,8 @@ def _trim(text_bytes: bytes, b: int, e: int):
 # punctuation and, as UTF-8, U+2026 … U+201C “ U+201D ” U+2018 ‘ U+2019 ’ U+2013 – U+2014 —
 # U+00AB « U+00BB ».
 ASCII_PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-UNICODE_PUNCT = tuple(ch.encode("utf-8") for ch in "\u2026\u201c\u201d\u2018\u2019\u2013\u2014\u00ab\u00bb")
+UNICODE_PUNCT = tuple(ch.encode("utf-8")
+                      for ch in "\u2026\u201c\u201d\u2018\u2019\u2013\u2014\u00ab\u00bb")
 
 
 def _punct_len_at(text_bytes: bytes, i: int) -> int:

@@ -66,10 +66,13 @@ def load_devset(path: str = DEVSET) -> List[Dict]:
             ids.add(r["id"])
             for s in r["slices"]:
                 if s not in DEV_SLICES:
-                    raise DevsetError("%s: unknown slice %r (known: %s)" % (where, s, ", ".join(DEV_SLICES)))
+                    raise DevsetError("%s: unknown slice %r (known: %s)"
+                                      % (where, s, ", ".join(DEV_SLICES)))
             for t in r["tuples"]:
-                if not isinstance(t, dict) or any(not isinstance(t.get(k), str) for k in TUPLE_FIELDS):
-                    raise DevsetError("%s: a tuple needs string %s" % (where, "/".join(TUPLE_FIELDS)))
+                if not isinstance(t, dict) or any(not isinstance(t.get(k), str)
+                                                  for k in TUPLE_FIELDS):
+                    raise DevsetError("%s: a tuple needs string %s"
+                                      % (where, "/".join(TUPLE_FIELDS)))
                 if t["aspect"] not in ASPECTS:
                     raise DevsetError("%s: unknown aspect %r" % (where, t["aspect"]))
                 if t["sentiment"] not in SENTIMENTS:
@@ -119,7 +122,8 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--devset", default=DEVSET,
-                    help="hand-written dev set JSONL reported beside the held-out split ('' skips it)")
+                    help="hand-written dev set JSONL reported beside the held-out split "
+                         "('' skips it)")
     args = ap.parse_args(argv)
     if args.seed == args.train_seed:
         ap.error("--seed must differ from the training seed")

@@ -35,10 +35,11 @@ class DevsetTest(unittest.TestCase):
         ok = {"id": "a", "text": "MC hay", "slices": ["diacritics"],
               "tuples": [{"entity": "MC", "aspect": "Dẫn chương trình", "opinion": "hay",
                           "sentiment": "tích cực"}]}
-        self.check_bad(dict(ok, tuples=[dict(ok["tuples"][0], aspect="Nhạc")]), "unknown aspect 'Nhạc'")
-        self.check_bad(dict(ok, tuples=[dict(ok["tuples"][0], opinion="dở")]), "opinion 'dở' is not in the text")
+        t = ok["tuples"][0]
+        self.check_bad(dict(ok, tuples=[dict(t, aspect="Nhạc")]), "unknown aspect 'Nhạc'")
+        self.check_bad(dict(ok, tuples=[dict(t, opinion="dở")]), "opinion 'dở' is not in the text")
         self.check_bad(dict(ok, slices=["sarcasm"]), "unknown slice 'sarcasm'")
-        self.check_bad(dict(ok, tuples=[dict(ok["tuples"][0], sentiment="vui")]), "unknown sentiment")
+        self.check_bad(dict(ok, tuples=[dict(t, sentiment="vui")]), "unknown sentiment")
         self.check_bad({"id": "a", "text": "x"}, "'tuples' must be a list")
 
 
