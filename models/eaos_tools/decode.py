@@ -4,15 +4,19 @@ The C++ server implements the same algorithm; keep the two in step.
 
 Interpretations of the contract made here (also listed in models/README.md):
 
-* Whitespace trimmed off span edges: ASCII space, \\t, \\n, \\v, \\f, \\r, and U+00A0, U+3000,
+* Whitespace (word separators; trimmed off span edges): ASCII space, \\t, \\n, \\v, \\f,
+  \\r, U+00A0, U+3000,
   U+2000..U+200B (the same set as server/text/utf8.cc).
-* "ends at or before the opinion's first piece" / "starts after the opinion's last piece" compare
-  piece indices: entity.last_piece < opinion.first_piece, resp. entity.first_piece >
-  opinion.last_piece.  Entity spans dropped for being empty after trimming take no part.
+* Spans are whole words (docs/model-contract.md, "Whole-word spans"): a word takes its first
+  piece's tag, BIO runs over words, edges trimmed of punctuation and whitespace.
+* "ends before the opinion's first word" / "starts after the opinion's last word" compare word
+  indices: entity.last < opinion.first, resp. entity.first > opinion.last.  Spans dropped for
+  being empty after trimming take no part.
 * A tuple is kept when confidence >= threshold ("below the threshold" is dropped).
 * Softmax, means and the confidence are computed in float32.
 """
 
+import bisect
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -98,6 +102,97 @@ def _trim(text_bytes: bytes, b: int, e: int):
     return first, last_end
 
 
+# Punctuation trimmed off span edges (docs/model-contract.md, "Whole-word spans"): ASCII
+# punctuation and, as UTF-8, U+2026 … U+201C “ U+201D ” U+2018 ‘ U+2019 ’ U+2013 – U+2014 —
+# U+00AB « U+00BB ».
+ASCII_PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+UNICODE_PUNCT = tuple(ch.encode("utf-8")
+                      for ch in "\u2026\u201c\u201d\u2018\u2019\u2013\u2014\u00ab\u00bb")
+
+
+def _punct_len_at(text_bytes: bytes, i: int) -> int:
+    """Byte length of the punctuation character starting at i, or 0."""
+    if text_bytes[i] in ASCII_PUNCT:
+        return 1
+    for p in UNICODE_PUNCT:
+        if text_bytes.startswith(p, i):
+            return len(p)
+    return 0
+
+
+def _edge_len_at(text_bytes: bytes, i: int) -> int:
+    """Byte length of the punctuation or whitespace character starting at i, or 0."""
+    return _punct_len_at(text_bytes, i) or _ws_len(text_bytes, i)
+
+
+def trim_punct(text_bytes: bytes, b: int, e: int):
+    """[b, e) without leading and trailing punctuation and whitespace (whole UTF-8 characters)."""
+    while b < e:
+        n = _edge_len_at(text_bytes, b)
+        if n == 0 or b + n > e:
+            break
+        b += n
+    while b < e:
+        c = e - 1
+        while c > b and (text_bytes[c] & 0xC0) == 0x80:
+            c -= 1
+        n = _edge_len_at(text_bytes, c)
+        if n == 0 or c + n != e:
+            break
+        e = c
+    return b, e
+
+
+def text_words(text_bytes: bytes) -> List[tuple]:
+    """Whitespace-delimited words: maximal runs of non-whitespace characters, as byte ranges."""
+    words = []
+    i, n, start = 0, len(text_bytes), None
+    while i < n:
+        ws = _ws_len(text_bytes, i)
+        if ws:
+            if start is not None:
+                words.append((start, i))
+                start = None
+            i += ws
+            continue
+        if start is None:
+            start = i
+        i += 1
+    if start is not None:
+        words.append((start, n))
+    return words
+
+
+@dataclass
+class Word:
+    begin: int  # byte range of the whitespace-delimited word
+    end: int
+    first_piece: int  # first and last kept piece whose byte range overlaps the word
+    last_piece: int
+
+
+def piece_words(text_bytes: bytes, pieces: List[Piece]) -> List[Word]:
+    """The words that at least one kept piece overlaps, in text order, with their pieces.
+
+    A piece [b, e) overlaps word [wb, we) when b < we and wb < e; empty and whitespace-only
+    pieces overlap no word.
+    """
+    words = text_words(text_bytes)
+    ends = [w[1] for w in words]
+    first: List[Optional[int]] = [None] * len(words)
+    last: List[Optional[int]] = [None] * len(words)
+    for i, p in enumerate(pieces):
+        if p.end <= p.begin:
+            continue
+        j = bisect.bisect_right(ends, p.begin)  # first word ending after the piece's begin
+        while j < len(words) and words[j][0] < p.end:
+            if first[j] is None:
+                first[j] = i
+            last[j] = i
+            j += 1
+    return [Word(w[0], w[1], f, l) for w, f, l in zip(words, first, last) if f is not None]
+
+
 def decode(text: str, pieces: List[Piece], span_logits: np.ndarray, aspect_logits: np.ndarray,
            sentiment_logits: np.ndarray, span_labels: Sequence[str], aspects: Sequence[str],
            sentiments: Sequence[str], threshold: float = 0.5) -> List[Dict]:
@@ -105,6 +200,9 @@ def decode(text: str, pieces: List[Piece], span_logits: np.ndarray, aspect_logit
 
     The logits arrays are indexed by *input position* (BOS at 0, pieces at 1..n); extra trailing
     rows (EOS, padding) are ignored.  ``pieces`` are the kept pieces (n of them).
+
+    Spans are whole words (docs/model-contract.md, "Whole-word spans"): each word takes the tag of
+    its first piece, BIO runs over words make spans, and edge punctuation is trimmed.
     """
     n = len(pieces)
     if n == 0:
@@ -115,15 +213,19 @@ def decode(text: str, pieces: List[Piece], span_logits: np.ndarray, aspect_logit
     span_p = softmax_f32(np.asarray(span_logits, dtype=np.float32)[1:n + 1])
     tag_idx = np.argmax(span_p, axis=-1)
     tag_prob = span_p[np.arange(n), tag_idx]
-    tags = [span_labels[int(i)] for i in tag_idx]
 
+    words = piece_words(text_bytes, pieces)
+    word_tags = [span_labels[int(tag_idx[w.first_piece])] for w in words]
+    word_prob = np.asarray([tag_prob[w.first_piece] for w in words], dtype=np.float32)
+
+    # Span.first / Span.last are word indices here.
     ents: List[Span] = []
     opis: List[Span] = []
-    for kind, first, last in bio_spans(tags):
-        b, e = _trim(text_bytes, pieces[first].begin, pieces[last].end)
+    for kind, first, last in bio_spans(word_tags):
+        b, e = trim_punct(text_bytes, words[first].begin, words[last].end)
         if e <= b:
             continue
-        conf = float(np.mean(tag_prob[first:last + 1], dtype=np.float32))
+        conf = float(np.mean(word_prob[first:last + 1], dtype=np.float32))
         s = Span(kind, first, last, b, e, conf)
         (ents if kind == "ENT" else opis).append(s)
 
@@ -131,8 +233,14 @@ def decode(text: str, pieces: List[Piece], span_logits: np.ndarray, aspect_logit
     sen = np.asarray(sentiment_logits, dtype=np.float32)
     out = []
     for o in opis:
-        a_p = softmax_f32(np.mean(asp[o.first + 1:o.last + 2], axis=0, dtype=np.float32))
-        s_p = softmax_f32(np.mean(sen[o.first + 1:o.last + 2], axis=0, dtype=np.float32))
+        # the pieces that overlap the trimmed span (edge punctuation pieces take no part)
+        inside = [i for i in range(words[o.first].first_piece, words[o.last].last_piece + 1)
+                  if pieces[i].begin < o.byte_end and o.byte_begin < pieces[i].end]
+        # none when the trimmed bytes lie in a gap no piece covers: then all of the words' pieces
+        p0, p1 = (inside[0], inside[-1]) if inside else (words[o.first].first_piece,
+                                                         words[o.last].last_piece)
+        a_p = softmax_f32(np.mean(asp[p0 + 1:p1 + 2], axis=0, dtype=np.float32))
+        s_p = softmax_f32(np.mean(sen[p0 + 1:p1 + 2], axis=0, dtype=np.float32))
         a_i = int(np.argmax(a_p))
         s_i = int(np.argmax(s_p))
         before = [e for e in ents if e.last < o.first]

@@ -72,15 +72,15 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(len(res), 1)
         t = res[0]
         self.assertEqual(t["entity"], "Chương trình")
-        self.assertEqual(t["opinion"], "rất hay!")
+        self.assertEqual(t["opinion"], "rất hay")  # the "!" is trimmed
         self.assertEqual(t["aspect"], "Kịch bản")
         self.assertEqual(t["sentiment"], "tích cực")
         self.assertEqual(t["entity_span"], [0, 12])
-        self.assertEqual(text[slice(*t["opinion_span"])], "rất hay!")
+        self.assertEqual(text[slice(*t["opinion_span"])], "rất hay")
         # byte ranges are also returned, trimmed of the leading space
         self.assertEqual(t["entity_byte_span"], [0, len("Chương trình".encode())])
         ob, oe = t["opinion_byte_span"]
-        self.assertEqual(text.encode()[ob:oe].decode(), "rất hay!")
+        self.assertEqual(text.encode()[ob:oe].decode(), "rất hay")
         self.assertEqual(pieces[2].begin, len("Chương trình".encode()))  # piece includes the space
 
     def test_bos_eos_padding_ignored(self):
@@ -123,7 +123,7 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(res[0]["entity"], "")
         self.assertEqual(res[0]["entity_span"], [0, 0])
         self.assertEqual(res[0]["entity_byte_span"], [0, 0])
-        self.assertEqual(res[0]["opinion"], "Hay quá!")
+        self.assertEqual(res[0]["opinion"], "Hay quá")  # edge punctuation trimmed
 
     def test_entities_without_opinion_give_nothing(self):
         self.assertEqual(run("MC ca sĩ", [BE, BE, IE]), [])
@@ -204,12 +204,123 @@ class DecodeTest(unittest.TestCase):
     def test_opinions_in_order_and_code_points(self):
         text = "Âm thanh 😍 rè, hình ảnh đẹp"
         res = run(text, [BE, IE, O, BO, BE, IE, BO], aspects=["Âm thanh"] * 4 + ["Hình ảnh"] * 3)
-        self.assertEqual([t["opinion"] for t in res], ["rè,", "đẹp"])
+        self.assertEqual([t["opinion"] for t in res], ["rè", "đẹp"])
         for t in res:
             self.assertEqual(text[slice(*t["opinion_span"])], t["opinion"])
             self.assertEqual(text[slice(*t["entity_span"])], t["entity"])
             b, e = t["opinion_byte_span"]
             self.assertEqual(text.encode()[b:e].decode(), t["opinion"])
+
+
+def char_pieces(text, rng):
+    """Sub-word pieces: each word cut at random character boundaries; the first piece of a word
+    takes the space before it, like sentencepiece's "▁"; sometimes a bare empty "▁" piece."""
+    tb = text.encode("utf-8")
+    pieces = []
+    for m in re.finditer(r"\S+", text):
+        word = m.group(0)
+        b = len(text[:m.start()].encode("utf-8"))
+        start = b - 1 if b > 0 and text[m.start() - 1] == " " else b
+        if rng.random() < 0.1:
+            pieces.append(Piece(4, start, start, "▁"))
+        cuts = sorted(set(rng.integers(1, len(word) + 1, size=rng.integers(1, 4)).tolist()) | {len(word)})
+        prev = 0
+        for c in cuts:
+            e = b + len(word[:c].encode("utf-8"))
+            pb = start if prev == 0 else b + len(word[:prev].encode("utf-8"))
+            pieces.append(Piece(10 + len(pieces), pb, e, ""))
+            prev = c
+    assert all(p.end <= len(tb) for p in pieces)
+    return pieces
+
+
+class WholeWordTest(unittest.TestCase):
+    def test_tag_of_first_piece_decides_the_word(self):
+        text = "MC xử lý hay"
+        # pieces: "MC" " x" "ử" " lý" " hay"; "ử" says B-ENT inside a word tagged O by "x"
+        tb = text.encode()
+        pieces = [Piece(10, 0, 2, ""), Piece(11, 2, 4, ""), Piece(12, 4, 7, ""),
+                  Piece(13, 7, 11, ""), Piece(14, 11, len(tb), "")]
+        span = one_hot_logits([BE, O, BE, O, BO], SPAN_LABELS)
+        asp = one_hot_logits(["Chung"] * 5, ASPECTS)
+        sen = one_hot_logits(["tích cực"] * 5, SENTIMENTS)
+        res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.5)
+        self.assertEqual([(t["entity"], t["opinion"]) for t in res], [("MC", "hay")])
+
+    def test_span_ending_inside_a_word_takes_the_whole_word(self):
+        text = "Kịch bản bị lặp lại"
+        # " l" starts "lặp" as B-OPI, "ặp" (I-ENT) is inside that word and so ignored
+        tb = text.encode()
+        w = [m.span() for m in re.finditer(rb"\S+", tb)]
+        pieces = [Piece(10, 0, w[0][1], ""), Piece(11, w[1][0] - 1, w[1][1], ""),
+                  Piece(12, w[2][0] - 1, w[2][1], ""), Piece(13, w[3][0] - 1, w[3][0] + 1, ""),
+                  Piece(14, w[3][0] + 1, w[3][1], ""), Piece(15, w[4][0] - 1, w[4][1], "")]
+        span = one_hot_logits([BE, IE, O, BO, IE, IO], SPAN_LABELS)
+        asp = one_hot_logits(["Kịch bản"] * 6, ASPECTS)
+        sen = one_hot_logits(["tiêu cực"] * 6, SENTIMENTS)
+        res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.5)
+        self.assertEqual([(t["entity"], t["opinion"]) for t in res], [("Kịch bản", "lặp lại")])
+
+    def test_punctuation_only_span_dropped_and_edges_trimmed(self):
+        res = run("MC « hay … » , ...", [BE, BO, IO, IO, IO, BO, BO])
+        self.assertEqual([t["opinion"] for t in res], ["hay"])
+
+    def test_trimmed_bytes_no_piece_covers(self):
+        # word "«hay": the only piece covers "«", so no piece overlaps the trimmed span "hay";
+        # the aspect/sentiment means then take all of the word's pieces
+        text = "MC «hay"
+        pieces = [Piece(10, 0, 2, ""), Piece(11, 2, 5, "")]
+        span = one_hot_logits([BE, BO], SPAN_LABELS)
+        asp = one_hot_logits(["Chung", "Chung"], ASPECTS)
+        sen = one_hot_logits(["tiêu cực", "tiêu cực"], SENTIMENTS)
+        res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.5)
+        self.assertEqual([(t["entity"], t["opinion"], t["sentiment"]) for t in res],
+                         [("MC", "hay", "tiêu cực")])
+
+    def test_property_every_span_edge_is_a_word_edge(self):
+        """Random texts, random sub-word pieces, random logits: every span starts at a word's
+        first non-punctuation character and ends at a word's last one."""
+        rng = np.random.default_rng(1234)
+        alphabet = list("abcxyzđêôơưăâáàảãạếềểễệ") + ["😍", "!", ",", ".", "…", "«", "\"", "?"]
+        spaces = [" ", " ", " ", "  ", "\t", "\u00a0", "\n"]
+        checked = 0
+        for _ in range(300):
+            words = ["".join(rng.choice(alphabet, size=rng.integers(1, 6))) for _ in range(rng.integers(1, 12))]
+            text = words[0]
+            for w in words[1:]:
+                text += rng.choice(spaces) + w
+            if rng.random() < 0.3:
+                text = rng.choice(spaces) + text
+            pieces = char_pieces(text, rng)
+            n = len(pieces)
+            span = rng.normal(0, 3, size=(n + 2 + rng.integers(0, 3), len(SPAN_LABELS))).astype(np.float32)
+            asp = rng.normal(0, 3, size=(span.shape[0], len(ASPECTS))).astype(np.float32)
+            sen = rng.normal(0, 3, size=(span.shape[0], len(SENTIMENTS))).astype(np.float32)
+            res = decode(text, pieces, span, asp, sen, SPAN_LABELS, ASPECTS, SENTIMENTS, 0.0)
+            tb = text.encode("utf-8")
+            word_edges = [m.span() for m in re.finditer(r"[^\s\u00a0]+", text)]
+            for t in res:
+                for key in ("opinion", "entity"):
+                    b, e = t[key + "_span"]
+                    if key == "entity" and not t["entity"]:
+                        continue
+                    self.assertLess(b, e)
+                    inside = [w for w in word_edges if w[0] <= b and e <= w[1] or w[0] <= b < w[1]]
+                    self.assertTrue(inside, (text, t))
+                    wb = inside[0][0]
+                    # the start is the word's start, or only punctuation lies between them
+                    self.assertTrue(all(c in PUNCT for c in text[wb:b]), (text, key, t))
+                    we = [w for w in word_edges if w[0] < e <= w[1]][0][1]
+                    self.assertTrue(all(c in PUNCT for c in text[e:we]), (text, key, t))
+                    self.assertNotIn(text[b], PUNCT)
+                    self.assertNotIn(text[e - 1], PUNCT)
+                    bb, be = t[key + "_byte_span"]
+                    self.assertEqual(tb[bb:be].decode(), t[key])
+                    checked += 1
+        self.assertGreater(checked, 300)  # the property was really exercised
+
+
+PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u2026\u201c\u201d\u2018\u2019\u2013\u2014\u00ab\u00bb")
 
 
 if __name__ == "__main__":

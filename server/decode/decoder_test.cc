@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <numeric>
+#include <random>
 
 namespace eaos::decode {
 namespace {
@@ -83,6 +84,8 @@ TEST(Decoder, ExtractsTupleWithCodePointAndByteOffsets) {
   item.Tag(1, I_ENT);
   item.Tag(2, B_OPI, /*aspect=*/0, /*sentiment=*/0);
   item.Tag(3, I_OPI, 0, 0);
+  // "!" is in the word "hay!" but trimmed off the span: its tag (a word takes its first piece's
+  // tag) and its zero aspect/sentiment logits take no part.
   const auto tuples = item.Decode();
   ASSERT_EQ(tuples.size(), 1u);
   const v1::Tuple& t = tuples[0];
@@ -215,6 +218,137 @@ TEST(Decoder, NoOpinionMeansNoTuple) {
   item.Tag(0, B_ENT);
   item.Tag(1, I_ENT);
   EXPECT_TRUE(item.Decode().empty());
+}
+
+TEST(Decoder, WordTakesItsFirstPieceTag) {
+  // "MC xử lý hay": "ử" says B-ENT inside the word "xử" whose first piece " x" says O.
+  Item item({"MC", " x", "ử", " lý", " hay"});
+  item.Tag(0, B_ENT);
+  item.Tag(2, B_ENT);
+  item.Tag(4, B_OPI);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].entity(), "MC");
+  EXPECT_EQ(tuples[0].opinion(), "hay");
+}
+
+TEST(Decoder, SpanEdgesSnapToWholeWords) {
+  // "Kịch bản bị lặp lại": the opinion opens on " l" and "ặp" says I-ENT; the word "lặp" is
+  // tagged by " l", so the opinion is "lặp lại", never "l" or "ặp".
+  Item item({"Kịch", " bản", " bị", " l", "ặp", " lại"});
+  item.Tag(0, B_ENT);
+  item.Tag(1, I_ENT);
+  item.Tag(3, B_OPI, 0, 1);
+  item.Tag(4, I_ENT, 0, 1);
+  item.Tag(5, I_OPI, 0, 1);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].entity(), "Kịch bản");
+  EXPECT_EQ(tuples[0].opinion(), "lặp lại");
+  EXPECT_EQ(tuples[0].sentiment(), "tiêu cực");
+}
+
+TEST(Decoder, PunctuationTrimmedAndPunctuationOnlySpansDropped) {
+  Item item({"MC", " «", " hay", " …", " »", " ,", " ..."});
+  item.Tag(0, B_ENT);
+  for (int p = 1; p <= 4; ++p) item.Tag(p, p == 1 ? B_OPI : I_OPI);
+  item.Tag(5, B_OPI);
+  item.Tag(6, B_OPI);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].opinion(), "hay");
+}
+
+TEST(Decoder, TrimmedBytesNoPieceCoversUseTheWordsPieces) {
+  // "MC «hay": the second piece covers only " «"; the trimmed opinion "hay" lies in bytes no
+  // piece covers, so its aspect/sentiment means take all the pieces of its word.
+  Item item({"MC", " «"});
+  item.text += "hay";
+  item.Tag(0, B_ENT);
+  item.Tag(1, B_OPI, 0, 1);
+  const auto tuples = item.Decode();
+  ASSERT_EQ(tuples.size(), 1u);
+  EXPECT_EQ(tuples[0].entity(), "MC");
+  EXPECT_EQ(tuples[0].opinion(), "hay");
+  EXPECT_EQ(tuples[0].sentiment(), "tiêu cực");
+}
+
+bool IsPunctuation(absl::string_view ch) {
+  static const std::vector<std::string> kUnicode = {
+      "\u2026", "\u201c", "\u201d", "\u2018", "\u2019", "\u2013", "\u2014", "\u00ab", "\u00bb"};
+  if (ch.size() == 1) return std::string("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~").find(ch[0]) !=
+                             std::string::npos;
+  return std::find(kUnicode.begin(), kUnicode.end(), std::string(ch)) != kUnicode.end();
+}
+
+// Property: for random texts cut into random sub-word pieces and random logits, every span
+// starts at a word's start and ends at a word's end, up to punctuation trimmed off the edges.
+TEST(Decoder, PropertyEverySpanEdgeIsAWordEdge) {
+  const std::vector<std::string> chars = {"a", "b", "x", "đ", "ê", "ơ", "ư", "ạ", "ế", "ễ",
+                                          "😍", "!", ",", ".", "\u2026", "\u00ab", "\"", "?"};
+  const std::vector<std::string> spaces = {" ", " ", " ", "  ", "\t", "\n", "\u00a0"};
+  std::mt19937 rng(1234);
+  auto uniform = [&](int n) { return static_cast<int>(rng() % n); };
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  int checked = 0;
+  for (int round = 0; round < 300; ++round) {
+    // Words as lists of characters; pieces cut inside words at random character boundaries,
+    // a word's first piece carrying the space before it.
+    std::vector<std::string> pieces;
+    std::string text;
+    std::vector<std::pair<size_t, size_t>> words;  // byte ranges
+    const int n_words = 1 + uniform(11);
+    for (int w = 0; w < n_words; ++w) {
+      std::string piece = (w > 0 || uniform(3) == 0) ? spaces[uniform(spaces.size())] : "";
+      const size_t word_begin = text.size() + piece.size();
+      const int n_chars = 1 + uniform(5);
+      for (int c = 0; c < n_chars; ++c) {
+        piece += chars[uniform(chars.size())];
+        if (c + 1 < n_chars && uniform(3) == 0) {
+          text += piece;
+          pieces.push_back(piece);
+          piece.clear();
+        }
+      }
+      text += piece;
+      pieces.push_back(piece);
+      words.push_back({word_begin, text.size()});
+    }
+    Item item(pieces, uniform(3));
+    for (runtime::Logits* l : {&item.outputs.span, &item.outputs.aspect, &item.outputs.sentiment}) {
+      for (float& v : l->data) v = logit(rng);
+    }
+    for (const v1::Tuple& t : item.Decode(/*threshold=*/0.0f)) {
+      for (const v1::Span* s : {&t.opinion_span(), &t.entity_span()}) {
+        if (s == &t.entity_span() && t.entity().empty()) continue;
+        const size_t b = s->byte_begin(), e = s->byte_end();
+        ASSERT_LT(b, e) << item.text;
+        auto word = std::find_if(words.begin(), words.end(),
+                                 [&](const auto& w) { return w.first <= b && b < w.second; });
+        ASSERT_NE(word, words.end()) << item.text;
+        auto last = std::find_if(words.begin(), words.end(),
+                                 [&](const auto& w) { return w.first < e && e <= w.second; });
+        ASSERT_NE(last, words.end()) << item.text;
+        // Only punctuation between the word edges and the span edges, none at the span edges.
+        const absl::string_view text(item.text);
+        for (absl::string_view gap :
+             {text.substr(word->first, b - word->first), text.substr(e, last->second - e)}) {
+          for (size_t i = 0; i < gap.size();) {
+            size_t n = 1;
+            while (i + n < gap.size() && (static_cast<unsigned char>(gap[i + n]) & 0xC0) == 0x80) {
+              ++n;
+            }
+            EXPECT_TRUE(IsPunctuation(gap.substr(i, n)))
+                << item.text << " [" << b << "," << e << ")";
+            i += n;
+          }
+        }
+        EXPECT_FALSE(IsPunctuation(absl::string_view(item.text).substr(b, 1))) << item.text;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 300);  // the property was really exercised
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 // Invariants checked (a violation aborts, and libFuzzer keeps the input):
 //   - every span is non-empty, lies within the text, starts and ends on character boundaries and
 //     is trimmed of whitespace; its text is the tuple's entity/opinion; code point offsets match;
+//   - every span is whole words: its edges are word edges up to trimmed punctuation;
 //   - confidence is a number in [threshold, 1];
 //   - aspect and sentiment are labels of the config; an entity-less tuple has no entity span.
 //
@@ -183,6 +184,38 @@ bool OnBoundary(absl::string_view text, uint32_t b) {
   return b == text.size() || (static_cast<unsigned char>(text[b]) & 0xC0) != 0x80;
 }
 
+// Byte length of the edge punctuation (docs/model-contract.md, "Whole-word spans") at text[pos].
+size_t PunctuationAt(absl::string_view text, size_t pos) {
+  if (absl::string_view("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~").find(text[pos]) !=
+      absl::string_view::npos) {
+    return 1;
+  }
+  for (absl::string_view p : {"\u2026", "\u201c", "\u201d", "\u2018", "\u2019", "\u2013", "\u2014",
+                              "\u00ab", "\u00bb"}) {
+    if (text.substr(pos, p.size()) == p) return p.size();
+  }
+  return 0;
+}
+
+// Whole words: the character before `b` and the one at `e` are whitespace or punctuation (or
+// the text's edge), and the span's own first and last characters are not punctuation.
+void CheckWordEdges(absl::string_view text, uint32_t b, uint32_t e, const char* name) {
+  if (b > 0) {
+    uint32_t prev = b - 1;
+    while (!OnBoundary(text, prev)) --prev;
+    Check(eaos::text::WhitespaceLengthAt(text, prev) > 0 || PunctuationAt(text, prev) > 0,
+          absl::StrCat(name, " starts inside a word at byte ", b));
+  }
+  if (e < text.size()) {
+    Check(eaos::text::WhitespaceLengthAt(text, e) > 0 || PunctuationAt(text, e) > 0,
+          absl::StrCat(name, " ends inside a word at byte ", e));
+  }
+  uint32_t last = e - 1;
+  while (!OnBoundary(text, last)) --last;
+  Check(PunctuationAt(text, b) == 0 && PunctuationAt(text.substr(0, e), last) == 0,
+        absl::StrCat(name, " starts or ends with punctuation"));
+}
+
 void CheckSpan(absl::string_view text, const std::vector<uint32_t>& cp_index,
                const eaos::v1::Span& span, const std::string& content, const char* name) {
   const uint32_t b = span.byte_begin();
@@ -200,6 +233,7 @@ void CheckSpan(absl::string_view text, const std::vector<uint32_t>& cp_index,
         absl::StrCat(name, " ends with space"));
   Check(span.begin() == cp_index[b] && span.end() == cp_index[e],
         absl::StrCat(name, " code point offsets do not match its bytes"));
+  CheckWordEdges(text, b, e, name);
 }
 
 bool Contains(const google::protobuf::RepeatedPtrField<std::string>& labels,
