@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/scheduler/planner.h"
 
 namespace eaos::scheduler {
 
@@ -48,6 +49,7 @@ absl::Status Scheduler::Submit(std::vector<std::unique_ptr<WorkItem>> items) {
     depth = static_cast<int64_t>(queue_.size());
   }
   AnswerDropped(std::move(dropped), now);
+  if (absl::IsResourceExhausted(room)) observer_->OnRejected(n);
   observer_->OnQueueDepth(depth);
   return room;
 }
@@ -60,6 +62,7 @@ absl::Status Scheduler::CheckRoom(int64_t items) {
     room = CheckRoomLocked(items, &dropped);
   }
   AnswerDropped(std::move(dropped), absl::Now());
+  if (absl::IsResourceExhausted(room)) observer_->OnRejected(items);
   return room;
 }
 
@@ -68,17 +71,14 @@ absl::Status Scheduler::CheckRoomLocked(int64_t items,
   // A full scan calls every queued item's cancelled(): bounded in rate, not done per call.
   constexpr absl::Duration kFullPruneInterval = absl::Milliseconds(50);
   if (stopping_) return absl::UnavailableError("server is shutting down");
-  const auto fits = [&] {
-    return static_cast<int64_t>(queue_.size()) + items <= options_.max_queue_items;
-  };
   const absl::Time now = absl::Now();
-  if (!fits() && now - last_full_prune_ >= kFullPruneInterval) {
+  if (static_cast<int64_t>(queue_.size()) + items > options_.max_queue_items &&
+      now - last_full_prune_ >= kFullPruneInterval) {
     last_full_prune_ = now;
     PruneLocked(now, queue_.size(), dropped);
   }
   const int64_t depth = static_cast<int64_t>(queue_.size());
-  if (!fits()) {
-    observer_->OnRejected(items);
+  if (depth + items > options_.max_queue_items) {
     return absl::ResourceExhaustedError(absl::StrCat("queue full: ", depth,
                                                      " items waiting, limit ",
                                                      options_.max_queue_items,
@@ -184,74 +184,42 @@ void Scheduler::AnswerDropped(std::vector<std::unique_ptr<WorkItem>> dropped, ab
 
 std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, bool* full,
                                                                 absl::Time* flush_at) {
-  *full = false;
-  *flush_at = absl::InfiniteFuture();
-  std::vector<Queue::iterator> chosen;
-  if (queue_.empty()) return chosen;
-  const size_t max_rows = static_cast<size_t>(options_.max_batch_size);
+  // The planner sees the front of the queue in fair order and, when it lies beyond, the item with
+  // the queue's earliest deadline; the decision itself is PlanBatch's (planner.h).
+  std::vector<Queue::iterator> window;
   const size_t lookahead = Lookahead();
-  // Seed: the first in fair order, unless the earliest deadline in the queue is near enough that
-  // waiting for its turn could miss it (earliest deadline first).
-  const absl::Duration horizon = options_.deadline_horizon > absl::ZeroDuration()
-                                     ? options_.deadline_horizon
-                                     : 4 * batch_time_ + options_.max_queue_delay;
-  Queue::iterator seed_it = queue_.begin();
-  if (!deadlines_.empty() && deadlines_.begin()->first - now < horizon) {
-    seed_it = queue_.find(deadlines_.begin()->second);
-  }
-  std::vector<Queue::iterator> window = {seed_it};  // the seed first, then the look-ahead
   window.reserve(std::min(queue_.size(), lookahead) + 1);
+  Queue::iterator earliest = queue_.end();
+  if (!deadlines_.empty()) earliest = queue_.find(deadlines_.begin()->second);
+  PlanInput input;
+  input.queued = queue_.size();
+  input.batch_time = batch_time_;
   for (auto it = queue_.begin(); it != queue_.end() && window.size() < lookahead; ++it) {
-    if (it != seed_it) window.push_back(it);
+    if (it == earliest) input.earliest_deadline = static_cast<int>(window.size());
+    window.push_back(it);
   }
-  // Items arriving now would land beyond the window: waiting cannot grow this batch.
-  if (queue_.size() >= lookahead) *full = true;
-  const size_t seed = 0;
-  absl::Time oldest = seed_it->second->enqueue_time;
-  for (Queue::iterator it : window) oldest = std::min(oldest, it->second->enqueue_time);
-  // Leave when the oldest item has waited long enough, or before the seed's deadline comes close.
-  *flush_at = std::min(oldest + options_.max_queue_delay,
-                       window[seed]->second->deadline - 2 * batch_time_);
-
-  // The others join nearest in length to the seed first, then in fair order.
-  const int64_t anchor = window[seed]->second->length();
-  std::vector<size_t> order;
-  order.reserve(window.size());
-  for (size_t i = 0; i < window.size(); ++i) {
-    if (i != seed) order.push_back(i);
+  if (earliest != queue_.end() && input.earliest_deadline < 0) {
+    input.earliest_deadline = static_cast<int>(window.size());
+    window.push_back(earliest);
   }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::abs(window[a]->second->length() - anchor) <
-           std::abs(window[b]->second->length() - anchor);
-  });
-  chosen.push_back(window[seed]);  // an item longer than the whole budget goes alone
-  int64_t longest = anchor;
-  int64_t real = anchor;
-  const int64_t overhead = options_.batch_overhead_tokens;
-  const int64_t budget = TokenBudgetLocked(now);
-  for (size_t i : order) {
-    if (chosen.size() == max_rows) break;
-    const int64_t length = window[i]->second->length();
-    const int64_t new_longest = std::max(longest, length);
-    const int64_t rows = static_cast<int64_t>(chosen.size()) + 1;
-    if (rows * new_longest > budget) {
-      *full = true;
-      continue;
-    }
-    // Join only if real tokens per unit of cost do not drop:
-    // (real + length) / (overhead + rows * new_longest) >= real / (overhead + (rows - 1) * longest)
-    if (overhead > 0 && (real + length) * (overhead + (rows - 1) * longest) <
-                            real * (overhead + rows * new_longest)) {
-      continue;
-    }
-    chosen.push_back(window[i]);
-    longest = new_longest;
-    real += length;
+  input.window.reserve(window.size());
+  for (Queue::iterator it : window) {
+    const WorkItem& item = *it->second;
+    input.window.push_back({item.length(), item.enqueue_time, item.deadline});
   }
-  if (chosen.size() == max_rows) *full = true;
-  // Rows in queue order (deterministic, and the order results are reported in).
-  std::sort(chosen.begin(), chosen.end(),
-            [](Queue::iterator a, Queue::iterator b) { return a->first < b->first; });
+  PlanLimits limits;
+  limits.max_rows = static_cast<size_t>(options_.max_batch_size);
+  limits.token_budget = TokenBudgetLocked(now);
+  limits.overhead_tokens = options_.batch_overhead_tokens;
+  limits.max_queue_delay = options_.max_queue_delay;
+  limits.lookahead = lookahead;
+  limits.deadline_horizon = options_.deadline_horizon;
+  const Plan plan = PlanBatch(input, now, limits);
+  *full = plan.full;
+  *flush_at = plan.flush_at;
+  std::vector<Queue::iterator> chosen;
+  chosen.reserve(plan.rows.size());
+  for (size_t row : plan.rows) chosen.push_back(window[row]);
   return chosen;
 }
 

@@ -6,7 +6,8 @@
 // behind all of them: the newcomer's first item is tagged at the current virtual time and is
 // served within a batch or two, while a lone heavy stream still gets the whole device.
 //
-// Batches: the look-ahead window is the first `lookahead` items in that order. A batch is seeded by
+// Batches (the rules are PlanBatch's, planner.h, a pure function tested without threads): the
+// look-ahead window is the first `lookahead` items in that order. A batch is seeded by
 // the first of them, or, earliest deadline first, by an item whose deadline is near (within a few
 // batch times); it is filled with window items nearest in length to the seed (length bucketing,
 // so batches carry little padding). An item joins only if the batch then does more real work per
@@ -88,7 +89,9 @@ struct BatchStats {
   bool failed = false;
 };
 
-// Hooks for metrics; default no-ops. Called on the scheduler's thread (OnRejected on the caller's).
+// Hooks for metrics; default no-ops. Never called with the scheduler's lock held. OnRejected,
+// OnQueueDepth and (for items a full queue pruned) OnDropped may run on the submitting thread; the
+// others on a runner thread.
 class SchedulerObserver {
  public:
   virtual ~SchedulerObserver() = default;
@@ -166,8 +169,6 @@ class Scheduler {
   absl::Status CheckRoomLocked(int64_t items, std::vector<std::unique_ptr<WorkItem>>* dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop(int runner);
-  // Queue positions (ascending) of the items the next batch takes; *full is set when a limit
-  // (rows or tokens), not the cost check, kept a queued item out: waiting cannot grow the batch.
   // Queue order: fair start tag, then arrival.
   struct Key {
     double tag;
@@ -183,9 +184,8 @@ class Scheduler {
   // *dropped.
   void PruneLocked(absl::Time now, size_t scan, std::vector<std::unique_ptr<WorkItem>>* dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The items the next batch takes, seed first; *full is set when a limit (rows or tokens), not
-  // the cost check, kept a queued item out: waiting cannot grow the batch. *flush_at is when the
-  // batch must leave even if not full.
+  // The items the next batch takes, in queue order, as PlanBatch (planner.h) picks them from a
+  // view of the queue; *full and *flush_at are the plan's.
   std::vector<Queue::iterator> SelectBatch(absl::Time now, bool* full, absl::Time* flush_at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers dropped items; outside the lock.
