@@ -10,8 +10,14 @@ AdminServiceImpl::AdminServiceImpl(
     : models_(models), enabled_(enabled), on_reload_(std::move(on_reload)) {}
 
 AdminServiceImpl::~AdminServiceImpl() {
-  absl::MutexLock lock(&mu_);
-  if (worker_.joinable()) worker_.join();
+  // The worker takes mu_ when its reload ends: join it without holding mu_ (no new reload can
+  // start, gRPC has stopped calling ReloadModel before the service is destroyed).
+  std::thread worker;
+  {
+    absl::MutexLock lock(&mu_);
+    worker = std::move(worker_);
+  }
+  if (worker.joinable()) worker.join();
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ReloadModel(grpc::CallbackServerContext* context,
