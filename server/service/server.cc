@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -188,6 +189,10 @@ int RunServer(const ServerOptions& options) {
     }
   };
   AdminServiceImpl admin(&models, options.admin_reload, on_reload);
+  // gRPC's built-in health service encodes its messages itself, so nothing puts grpc.health.v1 into
+  // the generated descriptor pool that reflection reads: touch it, or `grpcurl describe` and
+  // reflection-driven calls of the health service fail with "Symbol not found".
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
