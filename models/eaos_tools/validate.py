@@ -112,6 +112,30 @@ def contract_errors(meta: Dict) -> List[str]:
     return errs
 
 
+def fastbpe_errors(model_dir, tok, special_tokens):
+    """The rules of an object-valued "tokenizer" (the server's runtime::LoadTokenizer says the same)."""
+    errs = []
+    unknown = sorted(set(tok) - {"type", "model", "codes", "vocab"})
+    if unknown:
+        errs.append("tokenizer has unknown keys %s (known: type, model, codes, vocab)" % unknown)
+    kind = tok.get("type", "sentencepiece")
+    if kind not in ("sentencepiece", "fastbpe"):
+        return errs + ['tokenizer.type must be "sentencepiece" or "fastbpe", got %r' % kind]
+    if kind == "sentencepiece":
+        return errs
+    for key in ("codes", "vocab"):
+        name = tok.get(key)
+        if not isinstance(name, str) or not name:
+            errs.append('a fastbpe tokenizer needs "%s" (a file in the model directory)' % key)
+        elif not os.path.isfile(os.path.join(model_dir, name)):
+            errs.append("%s: missing (model.json.tokenizer.%s)" % (name, key))
+    want = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
+    if isinstance(special_tokens, dict) and any(special_tokens.get(k) != v for k, v in want.items()):
+        errs.append("special_tokens: a fastbpe tokenizer has fairseq's ids %s, model.json says %s"
+                    % (want, special_tokens))
+    return errs
+
+
 def validate(model_dir: str, check_forward: bool = True) -> List[str]:
     errs: List[str] = []
     for f in ("model.pt", "model.json"):
@@ -129,6 +153,9 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
 
     tok_file = meta.get("tokenizer", "tokenizer.model")
     sp = None
+    if isinstance(tok_file, dict):
+        errs += fastbpe_errors(model_dir, tok_file, meta.get("special_tokens"))
+        tok_file = tok_file.get("model") if tok_file.get("type", "sentencepiece") == "sentencepiece" else None
     if isinstance(tok_file, str):
         tok_path = os.path.join(model_dir, tok_file)
         if not os.path.isfile(tok_path):

@@ -121,12 +121,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& option
                                                      scheduler::SchedulerObserver* observer) {
   absl::StatusOr<runtime::ModelConfig> config = runtime::LoadModelConfig(options.model_dir);
   if (!config.ok()) return config.status();
-  text::TokenizerOptions tok_options;
-  tok_options.model_path = options.model_dir + "/" + config->tokenizer();
-  tok_options.bos_id = config->special_tokens().bos_id();
-  tok_options.eos_id = config->special_tokens().eos_id();
-  tok_options.max_length = static_cast<int>(config->max_length());
-  auto tokenizer = text::Tokenizer::Load(tok_options);
+  auto tokenizer = runtime::LoadTokenizer(*config, options.model_dir);
   if (!tokenizer.ok()) return tokenizer.status();
   absl::StatusOr<std::vector<std::string>> devices = runtime::ExpandDevices(options.device);
   if (!devices.ok()) return devices.status();

@@ -7,7 +7,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/text/fastbpe.h"
 
 namespace eaos::runtime {
 namespace {
@@ -31,7 +33,104 @@ absl::Status CheckUnique(const google::protobuf::RepeatedPtrField<std::string>& 
   return absl::OkStatus();
 }
 
+// model.json's "tokenizer": a string (the sentencepiece file) or an object.
+absl::StatusOr<TokenizerConfig> ParseTokenizerField(const google::protobuf::Value* value) {
+  TokenizerConfig out;
+  if (value == nullptr) {
+    out.set_type(std::string(kSentencepieceTokenizer));
+    out.set_model("tokenizer.model");
+    return out;
+  }
+  if (value->kind_case() == google::protobuf::Value::kStringValue) {
+    out.set_type(std::string(kSentencepieceTokenizer));
+    out.set_model(value->string_value().empty() ? "tokenizer.model" : value->string_value());
+    return out;
+  }
+  if (value->kind_case() != google::protobuf::Value::kStructValue) {
+    return absl::InvalidArgumentError(
+        "tokenizer must be a file name (a sentencepiece model) or an object such as "
+        "{\"type\": \"fastbpe\", \"codes\": \"bpe.codes\", \"vocab\": \"vocab.txt\"}");
+  }
+  for (const auto& [key, field] : value->struct_value().fields()) {
+    std::string* target = key == "type"    ? out.mutable_type()
+                          : key == "model" ? out.mutable_model()
+                          : key == "codes" ? out.mutable_codes()
+                          : key == "vocab" ? out.mutable_vocab()
+                                           : nullptr;
+    if (target == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tokenizer has an unknown key \"", key, "\" (known: type, model, codes, vocab)"));
+    }
+    if (field.kind_case() != google::protobuf::Value::kStringValue) {
+      return absl::InvalidArgumentError(absl::StrCat("tokenizer.", key, " must be a string"));
+    }
+    *target = field.string_value();
+  }
+  if (out.type().empty()) out.set_type(std::string(kSentencepieceTokenizer));
+  return out;
+}
+
+absl::Status ValidateTokenizer(const ModelConfig& config) {
+  const TokenizerConfig& tok = config.tokenizer_config();
+  if (tok.type() == kSentencepieceTokenizer) {
+    if (tok.model().empty()) return absl::InvalidArgumentError("model.json: tokenizer.model is empty");
+    if (!tok.codes().empty() || !tok.vocab().empty()) {
+      return absl::InvalidArgumentError(
+          "model.json: tokenizer.codes/vocab belong to \"type\": \"fastbpe\", not sentencepiece");
+    }
+    return absl::OkStatus();
+  }
+  if (tok.type() == kFastBpeTokenizer) {
+    if (tok.codes().empty() || tok.vocab().empty()) {
+      return absl::InvalidArgumentError(
+          "model.json: a fastbpe tokenizer needs \"codes\" (e.g. \"bpe.codes\") and \"vocab\" "
+          "(e.g. \"vocab.txt\")");
+    }
+    if (!tok.model().empty()) {
+      return absl::InvalidArgumentError(
+          "model.json: tokenizer.model belongs to sentencepiece; fastbpe uses codes and vocab");
+    }
+    const auto& st = config.special_tokens();
+    if (st.bos_id() != text::kFastBpeBosId || st.pad_id() != text::kFastBpePadId ||
+        st.eos_id() != text::kFastBpeEosId || st.unk_id() != text::kFastBpeUnkId) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model.json: a fastbpe tokenizer has fairseq's special ids bos_id=0 pad_id=1 eos_id=2 "
+          "unk_id=3, but special_tokens says bos_id=",
+          st.bos_id(), " pad_id=", st.pad_id(), " eos_id=", st.eos_id(), " unk_id=", st.unk_id()));
+    }
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("model.json: tokenizer.type must be \"",
+                                                 kSentencepieceTokenizer, "\" or \"",
+                                                 kFastBpeTokenizer, "\", got \"", tok.type(),
+                                                 "\""));
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const ModelConfig& config,
+                                                               const std::string& model_dir,
+                                                               const std::string& spm_shim_path) {
+  if (auto s = ValidateTokenizer(config); !s.ok()) return s;
+  const TokenizerConfig& tok = config.tokenizer_config();
+  const int max_length = static_cast<int>(config.max_length());
+  if (tok.type() == kFastBpeTokenizer) {
+    text::FastBpeOptions options;
+    options.codes_path = model_dir + "/" + tok.codes();
+    options.vocab_path = model_dir + "/" + tok.vocab();
+    options.max_length = max_length;
+    auto fastbpe = text::FastBpeTokenizer::Load(options);
+    if (!fastbpe.ok()) return fastbpe.status();
+    return std::unique_ptr<text::Tokenizer>(*std::move(fastbpe));
+  }
+  text::TokenizerOptions options;
+  options.model_path = model_dir + "/" + tok.model();
+  options.shim_path = spm_shim_path;
+  options.bos_id = config.special_tokens().bos_id();
+  options.eos_id = config.special_tokens().eos_id();
+  options.max_length = max_length;
+  return text::Tokenizer::Load(options);
+}
 
 int LabelCount(const ModelConfig& config, absl::string_view label_set) {
   if (label_set == "span_labels") return config.span_labels_size();
@@ -51,6 +150,7 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("model.json: tag_scheme must be \"BIO\", got \"", config.tag_scheme(), "\""));
   }
+  if (auto s = ValidateTokenizer(config); !s.ok()) return s;
   for (auto [labels, field] :
        {std::pair{&config.span_labels(), "span_labels"}, std::pair{&config.aspects(), "aspects"},
         std::pair{&config.sentiments(), "sentiments"}}) {
@@ -99,16 +199,40 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
 }
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
-  ModelConfig config;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // tooling may add fields (architecture, training info)
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(std::string(json), &config, options);
+  // "tokenizer" is a string or an object, which one proto field cannot take: read the document as
+  // a Struct first, take "tokenizer" out, and parse the rest into ModelConfig.
+  google::protobuf::Struct document;
+  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &document);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model.json is not valid: ", status.message().as_string()));
   }
-  if (config.tokenizer().empty()) config.set_tokenizer("tokenizer.model");
+  auto* fields = document.mutable_fields();
+  const auto tokenizer_it = fields->find("tokenizer");
+  absl::StatusOr<TokenizerConfig> tokenizer =
+      ParseTokenizerField(tokenizer_it == fields->end() ? nullptr : &tokenizer_it->second);
+  if (!tokenizer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: ", tokenizer.status().message()));
+  }
+  fields->erase("tokenizer");
+  fields->erase("tokenizer_config");
+  fields->erase("tokenizerConfig");
+  std::string rest;
+  status = google::protobuf::util::MessageToJsonString(document, &rest);
+  if (!status.ok()) return absl::InternalError(status.message().as_string());
+
+  ModelConfig config;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // tooling may add fields (architecture, training info)
+  status = google::protobuf::util::JsonStringToMessage(rest, &config, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.json is not valid: ", status.message().as_string()));
+  }
+  *config.mutable_tokenizer_config() = *std::move(tokenizer);
+  if (config.tokenizer_config().type() == kSentencepieceTokenizer) {
+    config.set_tokenizer(config.tokenizer_config().model());
+  }
   if (auto s = ValidateModelConfig(config); !s.ok()) return s;
   return config;
 }

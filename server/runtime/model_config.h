@@ -4,18 +4,26 @@
 //
 //   absl::StatusOr<ModelConfig> config = LoadModelConfig("models/demo");
 //   if (!config.ok()) { /* message names the field that is wrong */ }
+//   absl::StatusOr<std::unique_ptr<text::Tokenizer>> tok = LoadTokenizer(*config, "models/demo");
 #ifndef EAOS_SERVER_RUNTIME_MODEL_CONFIG_H_
 #define EAOS_SERVER_RUNTIME_MODEL_CONFIG_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "eaos/model/v1/model_config.pb.h"
+#include "server/text/tokenizer.h"
 
 namespace eaos::runtime {
 
 using ModelConfig = ::eaos::model::v1::ModelConfig;
+using TokenizerConfig = ::eaos::model::v1::TokenizerConfig;
+
+// TokenizerConfig.type values.
+inline constexpr absl::string_view kSentencepieceTokenizer = "sentencepiece";
+inline constexpr absl::string_view kFastBpeTokenizer = "fastbpe";
 
 // The three outputs of forward() and the label list each one's last dimension indexes.
 inline constexpr absl::string_view kSpanOutput = "span_logits";
@@ -31,6 +39,12 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 // Checks a parsed config: required fields, label sets, the outputs map. The message says what is
 // wrong and what was expected.
 absl::Status ValidateModelConfig(const ModelConfig& config);
+
+// The tokenizer model.json names (config.tokenizer_config), its files read from `model_dir`:
+// sentencepiece through libeaos_spm.so (`spm_shim_path` as in text::TokenizerOptions), or the
+// native fastBPE tokenizer (text/fastbpe.h). The message names the file that is wrong.
+absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(
+    const ModelConfig& config, const std::string& model_dir, const std::string& spm_shim_path = "");
 
 // Number of labels of the label list named `label_set` ("span_labels", "aspects", "sentiments").
 int LabelCount(const ModelConfig& config, absl::string_view label_set);

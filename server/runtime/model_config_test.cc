@@ -86,5 +86,69 @@ TEST(ModelConfig, RejectsMalformedJsonAndMissingFiles) {
   EXPECT_THAT(missing.status().message(), HasSubstr("/nonexistent/model/dir/model.json"));
 }
 
+
+TEST(ModelConfig, AStringTokenizerIsASentencepieceFile) {
+  auto config = ParseModelConfig(kValid);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->tokenizer_config().type(), "sentencepiece");
+  EXPECT_EQ(config->tokenizer_config().model(), "tokenizer.model");
+  EXPECT_EQ(config->tokenizer(), "tokenizer.model");
+  auto absent = ParseModelConfig(Replace(R"("tokenizer": "tokenizer.model",)", ""));
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(absent->tokenizer_config().model(), "tokenizer.model");
+}
+
+constexpr char kFastBpe[] =
+    R"("tokenizer": {"type": "fastbpe", "codes": "bpe.codes", "vocab": "vocab.txt"},)";
+constexpr char kFairseqIds[] = R"("pad_id": 1, "unk_id": 3, "bos_id": 0, "eos_id": 2)";
+constexpr char kDemoIds[] = R"("pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3)";
+
+TEST(ModelConfig, ParsesAFastBpeTokenizerObject) {
+  std::string json = absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)", kFastBpe}, {kDemoIds, kFairseqIds}});
+  auto config = ParseModelConfig(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->tokenizer_config().type(), "fastbpe");
+  EXPECT_EQ(config->tokenizer_config().codes(), "bpe.codes");
+  EXPECT_EQ(config->tokenizer_config().vocab(), "vocab.txt");
+  EXPECT_EQ(config->tokenizer(), "");
+  EXPECT_EQ(config->max_length(), 128u);
+  EXPECT_EQ(config->aspects(0), "Kịch bản");
+}
+
+TEST(ModelConfig, NamesWhatIsWrongWithTheTokenizer) {
+  auto wrong_ids = ParseModelConfig(Replace(R"("tokenizer": "tokenizer.model",)", kFastBpe));
+  ASSERT_FALSE(wrong_ids.ok());
+  EXPECT_THAT(wrong_ids.status().message(), HasSubstr("fairseq's special ids"));
+  auto no_vocab = ParseModelConfig(absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)",
+                R"("tokenizer": {"type": "fastbpe", "codes": "bpe.codes"},)"},
+               {kDemoIds, kFairseqIds}}));
+  ASSERT_FALSE(no_vocab.ok());
+  EXPECT_THAT(no_vocab.status().message(), HasSubstr("needs \"codes\""));
+  auto bad_type = ParseModelConfig(
+      Replace(R"("tokenizer": "tokenizer.model",)", R"("tokenizer": {"type": "wordpiece"},)"));
+  ASSERT_FALSE(bad_type.ok());
+  EXPECT_THAT(bad_type.status().message(), HasSubstr("tokenizer.type must be"));
+  auto bad_key = ParseModelConfig(
+      Replace(R"("tokenizer": "tokenizer.model",)", R"("tokenizer": {"merges": "x"},)"));
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_THAT(bad_key.status().message(), HasSubstr("unknown key \"merges\""));
+  auto number = ParseModelConfig(
+      Replace(R"("tokenizer": "tokenizer.model",)", R"("tokenizer": 7,)"));
+  ASSERT_FALSE(number.ok());
+  EXPECT_THAT(number.status().message(), HasSubstr("tokenizer must be a file name"));
+}
+
+TEST(ModelConfig, LoadTokenizerNamesAMissingFastBpeFile) {
+  std::string json = absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)", kFastBpe}, {kDemoIds, kFairseqIds}});
+  auto config = ParseModelConfig(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto tok = LoadTokenizer(*config, "/nonexistent-model-dir");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_THAT(tok.status().message(), HasSubstr("/nonexistent-model-dir/bpe.codes"));
+}
+
 }  // namespace
 }  // namespace eaos::runtime
