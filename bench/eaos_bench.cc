@@ -573,7 +573,7 @@ class StreamDriver {
       v1::PredictStreamRequest request;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this] {
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return closing_ || !queue_.empty() || (!open_ && outstanding_ < window_);
         };
         if (!mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100))) continue;

@@ -1,6 +1,5 @@
 #include "server/service/model_manager.h"
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -11,11 +10,6 @@ ModelManager::ModelManager(engine::EngineOptions options, scheduler::SchedulerOb
     : options_(std::move(options)), observer_(observer), service_(service) {}
 
 ModelManager::~ModelManager() { Shutdown(); }
-
-std::string ModelManager::model_dir() const {
-  absl::MutexLock lock(&mu_);
-  return options_.model_dir;
-}
 
 absl::StatusOr<v1::ModelInfo> ModelManager::Load() {
   absl::MutexLock lock(&mu_);
@@ -34,7 +28,12 @@ absl::StatusOr<ReloadResult> ModelManager::Reload(const std::string& model_dir) 
   if (!mu_.TryLock()) {
     return absl::AbortedError("another model reload is in progress; retry when it has finished");
   }
-  auto unlock = absl::MakeCleanup([this]() ABSL_UNLOCK_FUNCTION(mu_) { mu_.Unlock(); });
+  absl::StatusOr<ReloadResult> result = ReloadLocked(model_dir);
+  mu_.Unlock();
+  return result;
+}
+
+absl::StatusOr<ReloadResult> ModelManager::ReloadLocked(const std::string& model_dir) {
   const std::shared_ptr<engine::Engine> serving = service_->engine();
   if (serving == nullptr) return absl::FailedPreconditionError("no model is being served yet");
 

@@ -54,9 +54,10 @@ class ModelManager {
   // Detaches the model from the service and finishes its queued work.
   void Shutdown();
 
-  std::string model_dir() const;
-
  private:
+  absl::StatusOr<ReloadResult> ReloadLocked(const std::string& model_dir)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;  // held for a whole load
   engine::EngineOptions options_ ABSL_GUARDED_BY(mu_);
   scheduler::SchedulerObserver* const observer_;
