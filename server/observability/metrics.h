@@ -57,7 +57,6 @@ class Metrics final : public scheduler::SchedulerObserver {
   void OnTokenBudget(int64_t tokens) override;
   void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) override;
 
-  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
  private:
   static constexpr int kMethods = 3;

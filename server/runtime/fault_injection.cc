@@ -13,17 +13,14 @@ absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch) {
   {
     absl::MutexLock lock(&mu_);
     if (options_.oom_above_tokens > 0 && batch.tokens() > options_.oom_above_tokens) {
-      ++injected_;
       return OutOfMemory(absl::StrCat("injected: batch of ", batch.tokens(),
                                       " padded tokens exceeds the simulated ",
                                       options_.oom_above_tokens, "-token device"));
     }
     if (options_.oom_rate > 0.0 && fail_(rng_)) {
-      ++injected_;
       return OutOfMemory("injected: random forward failure (--inject_oom_rate)");
     }
     if (options_.error_rate > 0.0 && error_(rng_)) {
-      ++injected_;
       return absl::InternalError("forward failed: injected error (--inject_error_rate)");
     }
   }

@@ -8,7 +8,8 @@
 //   error_rate      a random fraction of forward passes fail with INTERNAL, an error that
 //                   splitting cannot cure (a broken kernel, a lost device): the batch's items get it
 //
-// Thread-safety: as Model (one Forward at a time).
+// Thread-safety: Forward() may run on several runner threads at once (the random draws are taken
+// under a mutex; the wrapped model's own contract applies to the real forward).
 //
 //   auto model = std::make_unique<FaultInjectingModel>(std::move(real), FaultOptions{.oom_rate = 0.2});
 #ifndef EAOS_SERVER_RUNTIME_FAULT_INJECTION_H_
@@ -49,11 +50,6 @@ class FaultInjectingModel final : public Model {
   }
   int64_t MemoryBudget(double fraction) const override { return model_->MemoryBudget(fraction); }
 
-  int64_t injected() {
-    absl::MutexLock lock(&mu_);
-    return injected_;
-  }
-
  private:
   const std::unique_ptr<Model> model_;
   const FaultOptions options_;
@@ -61,7 +57,6 @@ class FaultInjectingModel final : public Model {
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   std::bernoulli_distribution fail_ ABSL_GUARDED_BY(mu_);
   std::bernoulli_distribution error_ ABSL_GUARDED_BY(mu_);
-  int64_t injected_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace eaos::runtime

@@ -249,7 +249,6 @@ class EaosServiceImpl::StreamReactor final
     service_->metrics_->RecordRequest(Method::kPredictStream, final_code_, absl::Now() - start_);
     std::shared_ptr<StreamReactor> self;
     absl::MutexLock lock(&mu_);
-    done_ = true;
     self = std::move(self_);  // released after the lock, possibly the last reference
   }
 
@@ -408,7 +407,6 @@ class EaosServiceImpl::StreamReactor final
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<StreamReactor> self_ ABSL_GUARDED_BY(mu_);
 };
 
