@@ -71,6 +71,9 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerField(const google::protobuf::Valu
 }
 
 absl::Status ValidateTokenizer(const ModelConfig& config) {
+  // A config built in code without a tokenizer (decoder and engine tests on fakes) has nothing to
+  // check; ParseModelConfig always fills tokenizer_config from model.json.
+  if (!config.has_tokenizer_config()) return absl::OkStatus();
   const TokenizerConfig& tok = config.tokenizer_config();
   if (tok.type() == kSentencepieceTokenizer) {
     if (tok.model().empty()) return absl::InvalidArgumentError("model.json: tokenizer.model is empty");
