@@ -32,6 +32,7 @@ from eaos_client.client import (
     _decode_health_response,
     _encode_health_request,
     backoff_delay,
+    id_text_pairs,
     is_retryable,
     predict_options,
     retry_message,
@@ -41,7 +42,7 @@ from eaos_client.client import (
 from eaos_client.errors import EaosError
 from eaos_client.options import ClientOptions, channel_options
 from eaos_client.results import local_error
-from eaos_client.streaming import RETRYABLE_ITEM_CODES, StreamResult
+from eaos_client.streaming import RETRYABLE_ITEM_CODES, StreamResult, count_failed_attempt
 
 T = TypeVar("T")
 
@@ -188,11 +189,9 @@ class AsyncClient:
         concurrency: int | None = None,
     ) -> list[eaos_pb2.ItemResult]:
         """Annotates texts (ids default to "0", "1", ...); one result per text, in order."""
-        if ids is None:
-            ids = [str(i) for i in range(len(texts))]
-        if len(ids) != len(texts):
-            raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
-        return await self.predict(zip(ids, texts), threshold=threshold, concurrency=concurrency)
+        return await self.predict(
+            id_text_pairs(texts, ids), threshold=threshold, concurrency=concurrency
+        )
 
     # -- streaming ---------------------------------------------------------------------------
 
@@ -291,18 +290,9 @@ class _StreamRun:
                 if self.exhausted:
                     return
                 continue
-            # Attempts in a row without progress, this one included (as the sync client).
-            failures = 1 if stream.progressed else failures + 1
-            if error is not None and not is_retryable(error):
-                raise EaosError.from_rpc_error(error, failures)
-            if failures >= attempts:
-                if error is not None:
-                    raise EaosError.from_rpc_error(error, failures)
-                raise EaosError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"{len(self.backlog)} items still refused",
-                    failures,
-                )
+            failures = count_failed_attempt(
+                failures, stream.progressed, error, attempts, len(self.backlog)
+            )
             await self.client.sleep_backoff(failures - 1, error.code() if error else None)
 
 

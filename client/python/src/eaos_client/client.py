@@ -99,6 +99,18 @@ def retry_message(code: grpc.StatusCode | None, delay: float, attempt: int, atte
     return f"{what}, retrying in {seconds} s (attempt {attempt}/{attempts})"
 
 
+def id_text_pairs(
+    texts: Sequence[str | bytes | None], ids: Sequence[str] | None
+) -> Iterable[tuple[str, str | bytes | None]]:
+    """(id, text) pairs for annotate(): ids default to "0", "1", ...; ValueError on a count
+    mismatch."""
+    if ids is None:
+        ids = [str(i) for i in range(len(texts))]
+    if len(ids) != len(texts):
+        raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
+    return zip(ids, texts)
+
+
 def is_retryable(error: grpc.RpcError) -> bool:
     """UNAVAILABLE and RESOURCE_EXHAUSTED, except a message over the size limit."""
     code = error.code() if hasattr(error, "code") else None
@@ -343,11 +355,7 @@ class Client:
         concurrency: int | None = None,
     ) -> list[eaos_pb2.ItemResult]:
         """Annotates texts (ids default to "0", "1", ...); one result per text, in order."""
-        if ids is None:
-            ids = [str(i) for i in range(len(texts))]
-        if len(ids) != len(texts):
-            raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
-        return self.predict(zip(ids, texts), threshold=threshold, concurrency=concurrency)
+        return self.predict(id_text_pairs(texts, ids), threshold=threshold, concurrency=concurrency)
 
     def _run_chunks(
         self,

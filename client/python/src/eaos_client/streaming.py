@@ -242,20 +242,34 @@ class _Worker:
                 if self.source.exhausted:
                     return
                 continue
-            # Attempts in a row without progress, this one included (progress restarts the count).
-            failures = 1 if stream.progressed else failures + 1
-            if error is not None and not _retryable(error):
-                raise EaosError.from_rpc_error(error, failures)
-            if failures >= attempts:
-                if error is not None:
-                    raise EaosError.from_rpc_error(error, failures)
-                raise EaosError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"{len(backlog)} items still refused",
-                    failures,
-                )
+            failures = count_failed_attempt(
+                failures, stream.progressed, error, attempts, len(backlog)
+            )
             code = error.code() if error is not None and hasattr(error, "code") else None
             self.client.sleep_backoff(failures - 1, self.stop, code)
+
+
+def count_failed_attempt(
+    failures: int,
+    progressed: bool,
+    error: grpc.RpcError | None,
+    attempts: int,
+    refused: int,
+) -> int:
+    """After a stream attempt that left work undone (an error, or `refused` items to resend):
+    the attempts in a row without progress, this one included (progress restarts the count).
+    Raises EaosError when the call must give up: the error is not retryable, or `attempts` is
+    reached. Shared by the sync and asyncio streams."""
+    failures = 1 if progressed else failures + 1
+    if error is not None and not _retryable(error):
+        raise EaosError.from_rpc_error(error, failures)
+    if failures >= attempts:
+        if error is not None:
+            raise EaosError.from_rpc_error(error, failures)
+        raise EaosError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, f"{refused} items still refused", failures
+        )
+    return failures
 
 
 def _retryable(error: grpc.RpcError) -> bool:
