@@ -24,7 +24,7 @@ class DemoPath {
   DemoPath() {
     config_ = *runtime::LoadModelConfig(kDemoDir);
     text::TokenizerOptions tok;
-    tok.model_path = kDemoDir + "/" + config_.tokenizer();
+    tok.model_path = kDemoDir + "/" + config_.tokenizer_config().model();
     tok.bos_id = config_.special_tokens().bos_id();
     tok.eos_id = config_.special_tokens().eos_id();
     tok.max_length = static_cast<int>(config_.max_length());

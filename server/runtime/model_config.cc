@@ -51,20 +51,17 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerField(const google::protobuf::Valu
         "tokenizer must be a file name (a sentencepiece model) or an object such as "
         "{\"type\": \"fastbpe\", \"codes\": \"bpe.codes\", \"vocab\": \"vocab.txt\"}");
   }
-  for (const auto& [key, field] : value->struct_value().fields()) {
-    std::string* target = key == "type"    ? out.mutable_type()
-                          : key == "model" ? out.mutable_model()
-                          : key == "codes" ? out.mutable_codes()
-                          : key == "vocab" ? out.mutable_vocab()
-                                           : nullptr;
-    if (target == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tokenizer has an unknown key \"", key, "\" (known: type, model, codes, vocab)"));
-    }
-    if (field.kind_case() != google::protobuf::Value::kStringValue) {
-      return absl::InvalidArgumentError(absl::StrCat("tokenizer.", key, " must be a string"));
-    }
-    *target = field.string_value();
+  // Only libprotobuf walks the Struct's map (see model_config.proto, field 13): back to JSON,
+  // then into TokenizerConfig, which refuses unknown keys and non-string values.
+  std::string object;
+  if (!google::protobuf::util::MessageToJsonString(value->struct_value(), &object).ok()) {
+    return absl::InternalError("tokenizer: cannot re-encode the object");
+  }
+  if (auto s = google::protobuf::util::JsonStringToMessage(object, &out); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer has an unknown key or a value that is not a string (known keys: "
+                     "type, model, codes, vocab; all strings): ",
+                     s.message().as_string()));
   }
   if (out.type().empty()) out.set_type(std::string(kSentencepieceTokenizer));
   return out;
@@ -202,40 +199,20 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
 }
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
-  // "tokenizer" is a string or an object, which one proto field cannot take: read the document as
-  // a Struct first, take "tokenizer" out, and parse the rest into ModelConfig.
-  google::protobuf::Struct document;
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &document);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.json is not valid: ", status.message().as_string()));
-  }
-  auto* fields = document.mutable_fields();
-  const auto tokenizer_it = fields->find("tokenizer");
-  absl::StatusOr<TokenizerConfig> tokenizer =
-      ParseTokenizerField(tokenizer_it == fields->end() ? nullptr : &tokenizer_it->second);
-  if (!tokenizer.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("model.json: ", tokenizer.status().message()));
-  }
-  fields->erase("tokenizer");
-  fields->erase("tokenizer_config");
-  fields->erase("tokenizerConfig");
-  std::string rest;
-  status = google::protobuf::util::MessageToJsonString(document, &rest);
-  if (!status.ok()) return absl::InternalError(status.message().as_string());
-
   ModelConfig config;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // tooling may add fields (architecture, training info)
-  status = google::protobuf::util::JsonStringToMessage(rest, &config, options);
+  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &config, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model.json is not valid: ", status.message().as_string()));
   }
-  *config.mutable_tokenizer_config() = *std::move(tokenizer);
-  if (config.tokenizer_config().type() == kSentencepieceTokenizer) {
-    config.set_tokenizer(config.tokenizer_config().model());
+  absl::StatusOr<TokenizerConfig> tokenizer =
+      ParseTokenizerField(config.has_tokenizer() ? &config.tokenizer() : nullptr);
+  if (!tokenizer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: ", tokenizer.status().message()));
   }
+  *config.mutable_tokenizer_config() = *std::move(tokenizer);
   if (auto s = ValidateModelConfig(config); !s.ok()) return s;
   return config;
 }

@@ -62,7 +62,7 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   if (!loaded.ok()) Fail(absl::StrCat(dir, "/model.json: ", loaded.status().ToString()));
   config = new eaos::runtime::ModelConfig(*std::move(loaded));
   eaos::text::TokenizerOptions options;
-  options.model_path = dir + "/" + config->tokenizer();
+  options.model_path = dir + "/" + config->tokenizer_config().model();
   // $EAOS_SPM_SHIM wins; else the shim built beside this target.
   const char* env = std::getenv("EAOS_SPM_SHIM");
   options.shim_path = env != nullptr && *env != '\0' ? env : EAOS_FUZZ_SPM_SHIM;
