@@ -1,9 +1,13 @@
 // Engine: the loaded model and everything between a request item and its result.
 //
-// Owns the model config, tokenizer, model, decoder and scheduler. The service asks it to check
-// and tokenize items (Prepare) and to queue them (Submit); results come back through each item's
-// callback. Load() builds the whole path from a model directory and refuses a directory that
-// breaks the model contract.
+// Built from immutable parts: Load() produces the config, tokenizer, one replica per device,
+// the memory calibration and the golden self-test result before any thread starts; then the
+// engine starts its scheduler (the queue and the batch planner) and one ReplicaRunner per replica
+// (the threads that run batches). The service checks and tokenizes items (Prepare) and queues
+// them (Submit); each item's `done` runs on a runner thread.
+//
+// Request path: service -> Engine::Prepare/Submit -> Scheduler (planner.h) -> ReplicaRunner ->
+// runtime::Replica (forward, out-of-memory split) -> decode::Decoder -> the item's `done`.
 //
 // Thread-safety: all methods may be called concurrently; the engine is shared by every call.
 //
@@ -21,14 +25,31 @@
 #include "absl/status/statusor.h"
 #include "eaos/v1/eaos.pb.h"
 #include "server/decode/decoder.h"
+#include "server/engine/replica_runner.h"
 #include "server/engine/validation.h"
-#include "server/runtime/model.h"
+#include "server/engine/work_item.h"
 #include "server/runtime/fault_injection.h"
+#include "server/runtime/model.h"
 #include "server/runtime/model_config.h"
+#include "server/runtime/replica.h"
 #include "server/scheduler/scheduler.h"
 #include "server/text/tokenizer.h"
 
 namespace eaos::engine {
+
+// Both kinds of hook, for a test or a tool that watches everything one engine does.
+class EngineObserver : public scheduler::SchedulerObserver, public runtime::RuntimeObserver {};
+
+// Who hears about an engine's work. `scheduling` is the engine's own (kept alive with it, one per
+// engine, so that two engines during a reload keep separate books, e.g. their queue gauges);
+// `runtime` is not owned and must outlive the engine. Either may be null.
+struct EngineObservers {
+  std::shared_ptr<scheduler::SchedulerObserver> scheduling;
+  runtime::RuntimeObserver* runtime = nullptr;
+
+  // Both hooks of `observer` (may be null), which must outlive the engine.
+  static EngineObservers Borrow(EngineObserver* observer);
+};
 
 struct EngineOptions {
   std::string model_dir;
@@ -62,76 +83,86 @@ struct EngineOptions {
 
 class Engine {
  public:
-  // Loads the model directory: model.json, tokenizer, TorchScript model; runs the warm-up forward
-  // that checks the outputs against model.json.
+  // Loads the model directory: model.json, tokenizer, one TorchScript replica per device (each
+  // checked by a warm-up forward against model.json), the memory calibration when
+  // max_batch_tokens is 0, the golden self-test; then decorates the replicas with injected faults
+  // when options.faults asks for them, and starts serving.
   static absl::StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options,
-                                                      scheduler::SchedulerObserver* observer);
+                                                      EngineObservers observers = {});
 
   // The checks of `options` that need no model (Load and Create run them too): a server can refuse
   // bad flags before it listens.
   static absl::Status ValidateOptions(const EngineOptions& options);
 
-  // For tests: an engine around a given model (e.g. a fake) and tokenizer. Like Load, wraps the
-  // model in a runtime::FaultInjectingModel when options.faults asks for injected failures.
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options,
-                                                        runtime::ModelConfig config,
-                                                        std::unique_ptr<text::Tokenizer> tokenizer,
-                                                        std::unique_ptr<runtime::Model> model,
-                                                        scheduler::SchedulerObserver* observer);
-  // One replica per device; scheduling.runners runner threads use them round-robin.
+  // For tests: an engine around given replicas (e.g. fakes), one per device, served as they are:
+  // no calibration, no self-test, and options.faults is not applied (wrap a replica in
+  // runtime::FaultInjectingModel, as WithFaults does). runners_per_device threads per replica.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(
       const EngineOptions& options, runtime::ModelConfig config,
       std::unique_ptr<text::Tokenizer> tokenizer,
-      std::vector<std::unique_ptr<runtime::Model>> replicas,
-      scheduler::SchedulerObserver* observer);
+      std::vector<std::unique_ptr<runtime::Model>> replicas, EngineObservers observers = {});
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      const EngineOptions& options, runtime::ModelConfig config,
+      std::unique_ptr<text::Tokenizer> tokenizer, std::unique_ptr<runtime::Model> model,
+      EngineObservers observers = {});
+
+  // `replicas`, each wrapped in a FaultInjectingModel when `faults` asks for any.
+  static std::vector<std::unique_ptr<runtime::Model>> WithFaults(
+      const runtime::FaultOptions& faults, std::vector<std::unique_ptr<runtime::Model>> replicas);
 
   ~Engine();  // Shutdown()
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   // Request-level checks: item count and threshold. INVALID_ARGUMENT with the reason.
   absl::Status CheckRequest(int item_count, const v1::PredictOptions& options) const;
 
   // Item-level checks (id, empty/oversized/invalid UTF-8 text) and tokenization. The returned item
   // has no callback yet.
-  absl::StatusOr<std::unique_ptr<scheduler::WorkItem>> Prepare(const v1::Item& item,
-                                                               float threshold) const;
+  absl::StatusOr<std::unique_ptr<WorkItem>> Prepare(const v1::Item& item, float threshold) const;
 
   // See Scheduler::Submit: all or nothing; on error the caller answers the items.
-  absl::Status Submit(std::vector<std::unique_ptr<scheduler::WorkItem>> items);
+  absl::Status Submit(std::vector<std::unique_ptr<WorkItem>> items);
   // See Scheduler::CheckRoom: refuses, before any tokenizing, what Submit() would refuse.
-  absl::Status CheckRoom(int64_t items) { return scheduler_->CheckRoom(items); }
+  absl::Status CheckRoom(int64_t items) { return scheduler_.CheckRoom(items); }
 
-  // Finishes queued work and stops the scheduler.
+  // Stops admitting, lets the runners finish the queued work, joins them. Idempotent.
   void Shutdown();
 
   v1::ModelInfo Info() const;
-  const runtime::ModelConfig& config() const { return config_; }
-  int64_t queue_depth() const { return scheduler_->queue_depth(); }
+  const runtime::ModelConfig& config() const { return parts_.config; }
+  int64_t queue_depth() const { return scheduler_.queue_depth(); }
   // Padded tokens a batch may carry now (lowered for a while after an out-of-memory error).
-  int64_t token_budget() const { return scheduler_->token_budget(); }
+  int64_t token_budget() const { return scheduler_.token_budget(); }
 
   static float Threshold(const v1::PredictOptions& options) {
     return options.has_confidence_threshold() ? options.confidence_threshold() : 0.5f;
   }
 
- private:
-  class Processor;
-  RequestLimits limits() const;
-  Engine(const EngineOptions& options, runtime::ModelConfig config,
-         std::unique_ptr<text::Tokenizer> tokenizer,
-         std::vector<std::unique_ptr<runtime::Model>> models, decode::Decoder decoder,
-         scheduler::SchedulerObserver* observer);
+  // What an engine is made of besides its replicas, complete before it starts (Load's steps
+  // produce it).
+  struct Parts {
+    EngineOptions options;  // resolved: no 0 left that means "choose for me"
+    runtime::ModelConfig config;
+    std::unique_ptr<text::Tokenizer> tokenizer;
+    v1::MemoryCalibration calibration;
+    v1::SelfTest self_test;
+  };
 
-  const EngineOptions options_;
-  scheduler::SchedulerObserver null_observer_;
-  scheduler::SchedulerObserver* const observer_;
-  const runtime::ModelConfig config_;
-  const std::unique_ptr<text::Tokenizer> tokenizer_;
-  const std::vector<std::unique_ptr<runtime::Model>> models_;  // one per device
+ private:
+  Engine(Parts parts, decode::Decoder decoder,
+         std::vector<std::unique_ptr<runtime::Model>> replicas, EngineObservers observers);
+  // Checks the parts, builds the decoder and starts the engine on `replicas` (one per device).
+  static absl::StatusOr<std::unique_ptr<Engine>> Start(
+      Parts parts, std::vector<std::unique_ptr<runtime::Model>> replicas,
+      EngineObservers observers);
+  RequestLimits limits() const;
+
+  const Parts parts_;
   const decode::Decoder decoder_;
-  v1::SelfTest self_test_;
-  v1::MemoryCalibration calibration_;
-  std::unique_ptr<Processor> processor_;
-  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  const EngineObservers observers_;
+  scheduler::Scheduler scheduler_;
+  std::vector<std::unique_ptr<ReplicaRunner>> runners_;  // one per replica; started last
 };
 
 }  // namespace eaos::engine

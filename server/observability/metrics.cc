@@ -1,5 +1,6 @@
 #include "server/observability/metrics.h"
 
+#include <atomic>
 #include <cmath>
 
 namespace eaos::observability {
@@ -173,7 +174,7 @@ void Metrics::SetDeviceMemory(int64_t allocated_bytes, int64_t reserved_bytes,
   device_memory_->Add({{"state", "limit"}}).Set(static_cast<double>(limit_bytes));
 }
 
-void Metrics::OnBatch(const scheduler::BatchStats& stats) {
+void Metrics::RecordBatch(const scheduler::BatchStats& stats) {
   batches_->Increment();
   if (stats.failed) batch_failures_->Increment();
   batch_items_->Observe(static_cast<double>(stats.rows));
@@ -190,22 +191,49 @@ void Metrics::OnBatch(const scheduler::BatchStats& stats) {
   }
 }
 
-void Metrics::OnQueueDepth(int64_t depth) { queue_items_->Set(static_cast<double>(depth)); }
-
-void Metrics::OnRejected(int64_t items) { items_rejected_->Increment(static_cast<double>(items)); }
-
-void Metrics::OnDropped(int64_t expired, int64_t cancelled) {
+void Metrics::RecordDropped(int64_t expired, int64_t cancelled) {
   dropped_deadline_->Increment(static_cast<double>(expired));
   dropped_cancelled_->Increment(static_cast<double>(cancelled));
 }
+
+// One engine's scheduling hooks. The queue gauge gets this engine's change since its last report,
+// so the gauge is the sum of every live engine's last depth.
+class Metrics::EngineBooks final : public scheduler::SchedulerObserver {
+ public:
+  explicit EngineBooks(Metrics* metrics) : metrics_(metrics) {}
+  ~EngineBooks() override { OnQueueDepth(0); }
+
+  void OnBatch(const scheduler::BatchStats& stats) override { metrics_->RecordBatch(stats); }
+  void OnQueueDepth(int64_t depth) override {
+    const int64_t change = depth - depth_.exchange(depth);
+    if (change != 0) metrics_->queue_items_->Increment(static_cast<double>(change));
+  }
+  void OnRejected(int64_t items) override {
+    metrics_->items_rejected_->Increment(static_cast<double>(items));
+  }
+  void OnDropped(int64_t expired, int64_t cancelled) override {
+    metrics_->RecordDropped(expired, cancelled);
+  }
+  void OnTokenBudget(int64_t tokens) override {
+    metrics_->token_budget_->Set(static_cast<double>(tokens));
+  }
+
+ private:
+  Metrics* const metrics_;
+  std::atomic<int64_t> depth_{0};
+};
+
+std::shared_ptr<scheduler::SchedulerObserver> Metrics::NewEngineObserver() {
+  return std::make_shared<EngineBooks>(this);
+}
+
+Metrics::~Metrics() = default;
 
 void Metrics::OnOutOfMemory(int64_t rows, int64_t padded_tokens) { oom_->Increment(); }
 
 void Metrics::OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) {
   forward_duration_->Observe(absl::ToDoubleSeconds(time));
 }
-
-void Metrics::OnTokenBudget(int64_t tokens) { token_budget_->Set(static_cast<double>(tokens)); }
 
 void Metrics::OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) {
   SetDeviceMemory(allocated, reserved, limit);

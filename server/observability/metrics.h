@@ -24,15 +24,24 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/runtime/replica.h"
 #include "server/scheduler/scheduler.h"
 
 namespace eaos::observability {
 
 enum class Method { kPredict = 0, kPredictStream = 1, kGetModelInfo = 2 };
 
-class Metrics final : public scheduler::SchedulerObserver {
+// The runtime's hooks feed the process-wide families directly; the scheduling hooks come through
+// one observer per engine (NewEngineObserver), so that while a reload runs two engines side by
+// side, eaos_queue_items is the sum of both queues and not whichever reported last.
+class Metrics final : public runtime::RuntimeObserver {
  public:
   explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
+  ~Metrics() override;
+
+  // The scheduling hooks of one engine; it lives as long as that engine (or longer), and what it
+  // added to eaos_queue_items is taken back when it goes.
+  std::shared_ptr<scheduler::SchedulerObserver> NewEngineObserver();
 
   // One finished RPC, by method and status code.
   void RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency);
@@ -47,18 +56,16 @@ class Metrics final : public scheduler::SchedulerObserver {
   // timer. Never called on CPU, so eaos_device_memory_bytes has no samples there (absent, not 0).
   void SetDeviceMemory(int64_t allocated_bytes, int64_t reserved_bytes, int64_t limit_bytes);
 
-  // scheduler::SchedulerObserver
-  void OnBatch(const scheduler::BatchStats& stats) override;
-  void OnQueueDepth(int64_t depth) override;
-  void OnRejected(int64_t items) override;
-  void OnDropped(int64_t expired, int64_t cancelled) override;
+  // runtime::RuntimeObserver
   void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override;
   void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) override;
-  void OnTokenBudget(int64_t tokens) override;
   void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) override;
 
-
  private:
+  class EngineBooks;
+  void RecordBatch(const scheduler::BatchStats& stats);
+  void RecordDropped(int64_t expired, int64_t cancelled);
+
   static constexpr int kMethods = 3;
   static constexpr int kCodes = 17;  // grpc::StatusCode values 0..16
 

@@ -9,7 +9,7 @@ FaultInjectingModel::FaultInjectingModel(std::unique_ptr<Model> model, const Fau
       fail_(options.oom_rate),
       error_(options.error_rate) {}
 
-absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch) {
+absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch, int lane) {
   {
     absl::MutexLock lock(&mu_);
     if (options_.oom_above_tokens > 0 && batch.tokens() > options_.oom_above_tokens) {
@@ -24,7 +24,7 @@ absl::StatusOr<ModelOutputs> FaultInjectingModel::Forward(const Batch& batch) {
       return absl::InternalError("forward failed: injected error (--inject_error_rate)");
     }
   }
-  return model_->Forward(batch);
+  return model_->Forward(batch, lane);
 }
 
 }  // namespace eaos::runtime

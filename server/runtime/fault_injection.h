@@ -38,7 +38,8 @@ class FaultInjectingModel final : public Model {
  public:
   FaultInjectingModel(std::unique_ptr<Model> model, const FaultOptions& options);
 
-  absl::StatusOr<ModelOutputs> Forward(const Batch& batch) override;
+  using Model::Forward;
+  absl::StatusOr<ModelOutputs> Forward(const Batch& batch, int lane) override;
   std::string device() const override { return model_->device(); }
   uint64_t parameter_count() const override { return model_->parameter_count(); }
   void ReleaseCachedMemory() override { model_->ReleaseCachedMemory(); }

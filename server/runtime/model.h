@@ -1,12 +1,13 @@
 // The model as the scheduler sees it: padded token batches in, per-position logits out.
 //
 // Implementations: TorchModel (torch_model.h) runs a TorchScript module; tests use fakes.
-// Thread-safety: with one runner per model, Forward() is called from one thread at a time; an engine
-// with several runners per device (EngineOptions::runners_per_device) calls it concurrently, which
-// TorchModel and FaultInjectingModel support.
+// Thread-safety: Forward() may be called from several threads at once, each on its own lane: a
+// replica's runner threads (EngineOptions::runners_per_device) use lanes 0, 1, ...; on a GPU each
+// lane is a CUDA stream of the model's device, so the runners' copies and compute overlap. Two
+// threads never share a lane. TorchModel and FaultInjectingModel support this.
 //
 //   Batch batch = Batch::Pad({enc_a.ids, enc_b.ids}, /*pad_id=*/0);
-//   absl::StatusOr<ModelOutputs> out = model->Forward(batch);
+//   absl::StatusOr<ModelOutputs> out = model->Forward(batch, /*lane=*/0);
 //   const float* row = out->span.Row(/*item=*/1, /*position=*/3);  // span_labels logits
 #ifndef EAOS_SERVER_RUNTIME_MODEL_H_
 #define EAOS_SERVER_RUNTIME_MODEL_H_
@@ -53,8 +54,11 @@ struct ModelOutputs {
 class Model {
  public:
   virtual ~Model() = default;
-  // Runs one batch. Errors are returned, never thrown.
-  virtual absl::StatusOr<ModelOutputs> Forward(const Batch& batch) = 0;
+  // Runs one batch on `lane` (>= 0; see the thread-safety note). Errors are returned, never
+  // thrown.
+  virtual absl::StatusOr<ModelOutputs> Forward(const Batch& batch, int lane) = 0;
+  // Lane 0: loading, warm-up, calibration and self-test, before the runners start.
+  absl::StatusOr<ModelOutputs> Forward(const Batch& batch) { return Forward(batch, 0); }
   // Where the model runs, e.g. "cpu" or "cuda:0".
   virtual std::string device() const = 0;
   // Elements of all parameters (0 when unknown).
@@ -68,8 +72,8 @@ class Model {
     int64_t limit = 0;      // the device's total
   };
   virtual bool ReadDeviceMemory(DeviceMemory* memory) const { return false; }
-  // Runs `batch` and returns the peak memory the pass needed beyond what was in use before it,
-  // in bytes (memory calibration). UNIMPLEMENTED when the model cannot measure it.
+  // Runs `batch` (lane 0) and returns the peak memory the pass needed beyond what was in use
+  // before it, in bytes (memory calibration). UNIMPLEMENTED when the model cannot measure it.
   virtual absl::StatusOr<int64_t> MeasureForward(const Batch& batch) {
     return absl::UnimplementedError("this model cannot measure its memory");
   }

@@ -231,4 +231,22 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   return config;
 }
 
+absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
+                          const ModelOutputs& outputs) {
+  for (auto [name, logits] :
+       {std::pair{kSpanOutput, &outputs.span}, std::pair{kAspectOutput, &outputs.aspect},
+        std::pair{kSentimentOutput, &outputs.sentiment}}) {
+    const auto it = config.outputs().find(std::string(name));
+    const std::string label_set = it == config.outputs().end() ? "" : it->second;
+    const int expected = LabelCount(config, label_set);
+    if (logits->rows != batch.rows || logits->cols != batch.cols || logits->labels != expected) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model.pt does not match model.json: output \"", name, "\" has shape [", logits->rows,
+          ", ", logits->cols, ", ", logits->labels, "] but model.json has ", expected, " ",
+          label_set, " (expected [", batch.rows, ", ", batch.cols, ", ", expected, "])"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace eaos::runtime

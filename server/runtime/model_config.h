@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "eaos/model/v1/model_config.pb.h"
+#include "server/runtime/model.h"
 #include "server/text/tokenizer.h"
 
 namespace eaos::runtime {
@@ -48,6 +49,10 @@ absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(
 
 // Number of labels of the label list named `label_set` ("span_labels", "aspects", "sentiments").
 int LabelCount(const ModelConfig& config, absl::string_view label_set);
+
+// Checks forward() outputs (shapes [rows, cols, labels]) against the config and the batch.
+absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
+                          const ModelOutputs& outputs);
 
 }  // namespace eaos::runtime
 

@@ -73,24 +73,33 @@ absl::Status ToLogits(const c10::Dict<c10::IValue, c10::IValue>& dict, absl::str
 
 class TorchModel final : public Model {
  public:
-  TorchModel(torch::jit::Module module, at::Device device)
+  TorchModel(torch::jit::Module module, at::Device device, int lanes)
       : module_(std::move(module)), device_(device) {
     for (const at::Tensor& p : module_.parameters()) parameters_ += static_cast<uint64_t>(p.numel());
+#if EAOS_WITH_CUDA
+    // One stream of this model's device per lane, taken once: a lane's forwards are ordered, two
+    // lanes' copies and compute overlap, and a warm-up on another device's thread cannot run under
+    // this device's stream.
+    if (device_.is_cuda()) {
+      for (int lane = 0; lane < std::max(1, lanes); ++lane) {
+        streams_.push_back(
+            c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index()));
+      }
+    }
+#else
+    (void)lanes;
+#endif
   }
 
-  absl::StatusOr<ModelOutputs> Forward(const Batch& batch) override {
+  using Model::Forward;
+  absl::StatusOr<ModelOutputs> Forward(const Batch& batch, int lane) override {
     if (batch.rows == 0 || batch.cols == 0) return absl::InvalidArgumentError("empty batch");
+    if (lane < 0) return absl::InvalidArgumentError(absl::StrCat("lane ", lane, " < 0"));
     try {
       c10::InferenceMode guard;
 #if EAOS_WITH_CUDA
-      // Each runner thread works on a stream of its own, so two runners overlap copies, compute
-      // and the copy back of results.
       std::optional<c10::cuda::CUDAStreamGuard> stream;
-      if (device_.is_cuda()) {
-        thread_local c10::cuda::CUDAStream mine =
-            c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
-        stream.emplace(mine);
-      }
+      if (device_.is_cuda()) stream.emplace(streams_[static_cast<size_t>(lane) % streams_.size()]);
 #endif
       at::Tensor ids = ToDevice(batch.input_ids, batch);
       at::Tensor mask = ToDevice(batch.attention_mask, batch);
@@ -200,6 +209,9 @@ class TorchModel final : public Model {
   torch::jit::Module module_;
   at::Device device_;
   uint64_t parameters_ = 0;
+#if EAOS_WITH_CUDA
+  std::vector<c10::cuda::CUDAStream> streams_;  // one per lane; empty on CPU
+#endif
 };
 
 }  // namespace
@@ -225,21 +237,6 @@ absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) 
     }
   }
   return devices;
-}
-
-absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
-                          const ModelOutputs& outputs) {
-  for (auto [name, logits] : NamedOutputs(outputs)) {
-    const std::string& label_set = config.outputs().at(std::string(name));
-    const int expected = LabelCount(config, label_set);
-    if (logits->rows != batch.rows || logits->cols != batch.cols || logits->labels != expected) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "model.pt does not match model.json: output \"", name, "\" has shape [", logits->rows,
-          ", ", logits->cols, ", ", logits->labels, "] but model.json has ", expected, " ",
-          label_set, " (expected [", batch.rows, ", ", batch.cols, ", ", expected, "])"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
@@ -275,7 +272,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
       return absl::InvalidArgumentError(absl::StrCat(
           "--precision must be fp32, fp16 or bf16, got \"", options.precision, "\""));
     }
-    model = std::make_unique<TorchModel>(std::move(module), device);
+    model = std::make_unique<TorchModel>(std::move(module), device, options.lanes);
   } catch (const c10::Error& e) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot load ", path, ": ", e.what_without_backtrace()));

@@ -3,9 +3,9 @@
 // Loads <dir>/model.pt once, runs forward under torch::InferenceMode with an explicit intra-op
 // thread count, checks the outputs against model.json at load (a warm-up forward) and converts
 // LibTorch exceptions into absl::Status. On CUDA, inputs go through pinned host memory with
-// non-blocking copies on the calling thread's own stream.
-// Thread-safety: Forward() may run on several threads at once (TorchScript inference keeps no
-// state between calls); each thread gets its own CUDA stream.
+// non-blocking copies on the lane's own stream.
+// Thread-safety: Forward() may run on several threads at once, one per lane (TorchScript inference
+// keeps no state between calls); on CUDA each lane has its own stream of the model's device.
 //
 //   TorchModelOptions opts{.model_dir = "models/demo", .intra_op_threads = 2};
 //   absl::StatusOr<std::unique_ptr<Model>> model = LoadTorchModel(config, opts);
@@ -32,6 +32,8 @@ struct TorchModelOptions {
   // On CUDA: the caching allocator refuses to hold more than this share of the GPU (an attempt is
   // an out-of-memory error, which the engine recovers from by splitting the batch). 1: no cap.
   double memory_fraction = 1.0;
+  // Forward() lanes (the replica's runner threads); on CUDA one stream each. Lanes beyond share.
+  int lanes = 1;
 };
 
 // "cpu" -> {"cpu"}; "cuda:all" -> every visible GPU; "cuda:0,cuda:1" -> both. Errors name the
@@ -46,9 +48,6 @@ inline bool IsCudaDevice(absl::string_view device) { return absl::StartsWith(dev
 absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
                                                       const TorchModelOptions& options);
 
-// Checks forward() outputs (shapes [rows, cols, labels]) against the config.
-absl::Status CheckOutputs(const ModelConfig& config, const Batch& batch,
-                          const ModelOutputs& outputs);
 
 }  // namespace eaos::runtime
 

@@ -5,77 +5,73 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/scheduler/planner.h"
 
 namespace eaos::scheduler {
-
-Scheduler::Scheduler(const SchedulerOptions& options, BatchProcessor* processor,
-                     SchedulerObserver* observer)
+Scheduler::Scheduler(const SchedulerOptions& options, SchedulerObserver* observer,
+                     std::function<absl::Time()> clock)
     : options_(options),
-      processor_(processor),
-      observer_(observer != nullptr ? observer : &null_observer_) {
+      observer_(observer != nullptr ? observer : &null_observer_),
+      clock_(clock != nullptr ? std::move(clock)
+                              : std::function<absl::Time()>([] { return absl::Now(); })),
+      reported_budget_(options.max_batch_tokens) {
   observer_->OnTokenBudget(options_.max_batch_tokens);
-  for (int r = 0; r < std::max(1, options_.runners); ++r) {
-    threads_.emplace_back([this, r] { Loop(r); });
-  }
 }
 
-Scheduler::~Scheduler() { Shutdown(); }
-
-absl::Status Scheduler::Submit(std::vector<std::unique_ptr<WorkItem>> items) {
+absl::Status Scheduler::Submit(std::vector<std::unique_ptr<Item>> items) {
   if (items.empty()) return absl::OkStatus();
   const int64_t n = static_cast<int64_t>(items.size());
   int64_t depth = 0;
-  std::vector<std::unique_ptr<WorkItem>> dropped;
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_();
   absl::Status room;
   {
     absl::MutexLock lock(&mu_);
-    room = CheckRoomLocked(n, &dropped);
+    const size_t dropped_before = dropped_.size();
+    room = CheckRoomLocked(n, now);
     if (room.ok()) {
       for (auto& item : items) {
         item->enqueue_time = now;
         // Start-time fair queueing, with tokens as the cost of an item.
         Flow& flow = flows_[item->flow];
         const double start = std::max(virtual_time_, flow.finish);
-        flow.finish = start + static_cast<double>(std::max<int64_t>(item->length(), 1));
+        flow.finish = start + static_cast<double>(std::max<int64_t>(item->length, 1));
         ++flow.queued;
         const Key key{start, next_seq_++};
         if (item->deadline != absl::InfiniteFuture()) deadlines_.emplace(item->deadline, key);
         queue_.emplace(key, std::move(item));
       }
       cv_.Signal();
+    } else if (dropped_.size() > dropped_before) {
+      cv_.Signal();  // a runner answers what the full queue dropped
     }
     depth = static_cast<int64_t>(queue_.size());
   }
-  AnswerDropped(std::move(dropped), now);
   if (absl::IsResourceExhausted(room)) observer_->OnRejected(n);
   observer_->OnQueueDepth(depth);
   return room;
 }
 
 absl::Status Scheduler::CheckRoom(int64_t items) {
-  std::vector<std::unique_ptr<WorkItem>> dropped;
   absl::Status room;
   {
     absl::MutexLock lock(&mu_);
-    room = CheckRoomLocked(items, &dropped);
+    const size_t dropped_before = dropped_.size();
+    room = CheckRoomLocked(items, clock_());
+    if (dropped_.size() > dropped_before) cv_.Signal();
   }
-  AnswerDropped(std::move(dropped), absl::Now());
   if (absl::IsResourceExhausted(room)) observer_->OnRejected(items);
   return room;
 }
 
-absl::Status Scheduler::CheckRoomLocked(int64_t items,
-                                        std::vector<std::unique_ptr<WorkItem>>* dropped) {
-  // A full scan calls every queued item's cancelled(): bounded in rate, not done per call.
+absl::Status Scheduler::CheckRoomLocked(int64_t items, absl::Time now) {
+  // A full scan reads every queued item's flag: bounded in rate, not done per call.
   constexpr absl::Duration kFullPruneInterval = absl::Milliseconds(50);
-  if (stopping_) return absl::UnavailableError("server is shutting down");
-  const absl::Time now = absl::Now();
+  if (closed_) return absl::UnavailableError("server is shutting down");
   if (static_cast<int64_t>(queue_.size()) + items > options_.max_queue_items &&
       now - last_full_prune_ >= kFullPruneInterval) {
     last_full_prune_ = now;
-    PruneLocked(now, queue_.size(), dropped);
+    PruneLocked(now, queue_.size());
   }
   const int64_t depth = static_cast<int64_t>(queue_.size());
   if (depth + items > options_.max_queue_items) {
@@ -87,16 +83,10 @@ absl::Status Scheduler::CheckRoomLocked(int64_t items,
   return absl::OkStatus();
 }
 
-void Scheduler::Shutdown() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    cv_.SignalAll();
-  }
-  absl::MutexLock lock(&join_mu_);
-  for (std::thread& t : threads_) {
-    if (t.joinable()) t.join();
-  }
+void Scheduler::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  cv_.SignalAll();
 }
 
 int64_t Scheduler::queue_depth() const {
@@ -109,15 +99,16 @@ void Scheduler::LowerTokenBudget(int64_t tokens, absl::Duration hold) {
   {
     absl::MutexLock lock(&mu_);
     lowered_budget_ = std::max<int64_t>(1, std::min<int64_t>(tokens, options_.max_batch_tokens));
-    lowered_until_ = absl::Now() + hold;
+    lowered_until_ = clock_() + hold;
     budget = lowered_budget_;
+    reported_budget_ = budget;
   }
   observer_->OnTokenBudget(budget);
 }
 
 int64_t Scheduler::token_budget() const {
   absl::MutexLock lock(&mu_);
-  return TokenBudgetLocked(absl::Now());
+  return TokenBudgetLocked(clock_());
 }
 
 int64_t Scheduler::TokenBudgetLocked(absl::Time now) const {
@@ -130,8 +121,8 @@ size_t Scheduler::Lookahead() const {
                                 : 4 * max_rows;
 }
 
-std::unique_ptr<WorkItem> Scheduler::TakeLocked(Queue::iterator it) {
-  std::unique_ptr<WorkItem> item = std::move(it->second);
+std::unique_ptr<Item> Scheduler::TakeLocked(Queue::iterator it) {
+  std::unique_ptr<Item> item = std::move(it->second);
   if (item->deadline != absl::InfiniteFuture()) {
     auto [first, last] = deadlines_.equal_range(item->deadline);
     for (auto d = first; d != last; ++d) {
@@ -146,17 +137,15 @@ std::unique_ptr<WorkItem> Scheduler::TakeLocked(Queue::iterator it) {
   return item;
 }
 
-void Scheduler::PruneLocked(absl::Time now, size_t scan,
-                            std::vector<std::unique_ptr<WorkItem>>* dropped) {
+void Scheduler::PruneLocked(absl::Time now, size_t scan) {
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    dropped->push_back(TakeLocked(queue_.find(deadlines_.begin()->second)));
+    dropped_.push_back(TakeLocked(queue_.find(deadlines_.begin()->second)));
   }
   size_t seen = 0;
   for (auto it = queue_.begin(); it != queue_.end() && seen < scan;) {
-    const WorkItem& item = *it->second;
-    if (item.cancelled && item.cancelled()) {
+    if (it->second->cancelled()) {
       auto next = std::next(it);
-      dropped->push_back(TakeLocked(it));
+      dropped_.push_back(TakeLocked(it));
       it = next;
       continue;
     }
@@ -165,24 +154,7 @@ void Scheduler::PruneLocked(absl::Time now, size_t scan,
   }
 }
 
-void Scheduler::AnswerDropped(std::vector<std::unique_ptr<WorkItem>> dropped, absl::Time now) {
-  if (dropped.empty()) return;
-  int64_t expired = 0, cancelled = 0;
-  for (auto& item : dropped) {
-    if (item->deadline <= now) {
-      ++expired;
-      item->done(absl::DeadlineExceededError(absl::StrCat(
-          "deadline exceeded after ", absl::FormatDuration(now - item->enqueue_time),
-          " in the queue; the item was not run (raise the deadline or add capacity)")));
-    } else {
-      ++cancelled;
-      item->done(absl::CancelledError("the call was cancelled; the item was not run"));
-    }
-  }
-  observer_->OnDropped(expired, cancelled);
-}
-
-std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, bool* full,
+std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, bool* ready,
                                                                 absl::Time* flush_at) {
   // The planner sees the front of the queue in fair order and, when it lies beyond, the item with
   // the queue's earliest deadline; the decision itself is PlanBatch's (planner.h).
@@ -204,8 +176,8 @@ std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, b
   }
   input.window.reserve(window.size());
   for (Queue::iterator it : window) {
-    const WorkItem& item = *it->second;
-    input.window.push_back({item.length(), item.enqueue_time, item.deadline});
+    const Item& item = *it->second;
+    input.window.push_back({item.length, item.enqueue_time, item.deadline});
   }
   PlanLimits limits;
   limits.max_rows = static_cast<size_t>(options_.max_batch_size);
@@ -215,7 +187,8 @@ std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, b
   limits.lookahead = lookahead;
   limits.deadline_horizon = options_.deadline_horizon;
   const Plan plan = PlanBatch(input, now, limits);
-  *full = plan.full;
+  // Closing: what is queued leaves now, nothing more will join it.
+  *ready = plan.ready(now) || (closed_ && !plan.rows.empty());
   *flush_at = plan.flush_at;
   std::vector<Queue::iterator> chosen;
   chosen.reserve(plan.rows.size());
@@ -223,82 +196,86 @@ std::vector<Scheduler::Queue::iterator> Scheduler::SelectBatch(absl::Time now, b
   return chosen;
 }
 
-void Scheduler::Loop(int runner) {
-  int64_t reported_budget = options_.max_batch_tokens;
-  while (true) {
-    std::vector<std::unique_ptr<WorkItem>> batch;
-    std::vector<std::unique_ptr<WorkItem>> dropped;
-    int64_t depth = 0;
-    int64_t budget = 0;
-    absl::Time now;
-    {
-      absl::MutexLock lock(&mu_);
-      while (queue_.empty() && !stopping_) cv_.Wait(&mu_);
-      if (queue_.empty()) return;  // stopping and drained
-      // Let the batch fill until it is full, its oldest item has waited long enough, or a
-      // deadline draws near. Items that expire or are cancelled meanwhile are dropped.
-      bool full = false;
-      absl::Time flush_at;
-      now = absl::Now();
-      PruneLocked(now, Lookahead(), &dropped);
-      std::vector<Queue::iterator> chosen = SelectBatch(now, &full, &flush_at);
-      while (!stopping_ && !full && !chosen.empty() && now < flush_at) {
-        cv_.WaitWithDeadline(&mu_, flush_at);
-        now = absl::Now();
-        PruneLocked(now, Lookahead(), &dropped);
-        chosen = SelectBatch(now, &full, &flush_at);
-      }
-      batch.reserve(chosen.size());
-      for (Queue::iterator it : chosen) {
-        virtual_time_ = std::max(virtual_time_, it->first.tag);
-        batch.push_back(TakeLocked(it));
-      }
-      depth = static_cast<int64_t>(queue_.size());
-      budget = TokenBudgetLocked(now);
-      if (depth > 0) cv_.Signal();  // another runner may start on the rest
-    }
-    AnswerDropped(std::move(dropped), now);
-    observer_->OnQueueDepth(depth);
-    if (budget != reported_budget) {  // the hold of a lowered budget ended
-      reported_budget = budget;
-      observer_->OnTokenBudget(budget);
-    }
-    if (!batch.empty()) RunBatch(std::move(batch), runner);
+absl::Time Scheduler::TakeWorkLocked(absl::Time now, Work* work) {
+  work->taken = now;
+  // Items that expired or were cancelled while waiting are dropped before a batch is planned.
+  PruneLocked(now, Lookahead());
+  for (auto& item : dropped_) {
+    (item->deadline <= now ? work->expired : work->cancelled).push_back(std::move(item));
   }
+  dropped_.clear();
+  if (queue_.empty()) return absl::InfiniteFuture();
+  bool ready = false;
+  absl::Time flush_at;
+  std::vector<Queue::iterator> chosen = SelectBatch(now, &ready, &flush_at);
+  if (!ready) return flush_at;
+  work->batch.reserve(chosen.size());
+  for (Queue::iterator it : chosen) {
+    virtual_time_ = std::max(virtual_time_, it->first.tag);
+    work->batch.push_back(TakeLocked(it));
+  }
+  if (!queue_.empty()) cv_.Signal();  // another runner may start on the rest
+  return now;
 }
 
-void Scheduler::RunBatch(std::vector<std::unique_ptr<WorkItem>> batch, int runner) {
-  BatchStats stats;
-  stats.rows = static_cast<int64_t>(batch.size());
-  std::vector<const WorkItem*> view;
-  view.reserve(batch.size());
-  int64_t longest = 0;
-  const absl::Time start = absl::Now();
-  for (const auto& item : batch) {
-    view.push_back(item.get());
-    longest = std::max(longest, item->length());
-    stats.real_tokens += item->length();
-    stats.queue_waits.push_back(start - item->enqueue_time);
+absl::Time Scheduler::TakeWork(absl::Time now, Work* work) {
+  work->clear();
+  absl::Time next;
+  int64_t depth = 0, budget = 0;
+  bool budget_changed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    next = TakeWorkLocked(now, work);
+    depth = static_cast<int64_t>(queue_.size());
+    budget = TokenBudgetLocked(now);
+    budget_changed = budget != reported_budget_;
+    reported_budget_ = budget;
   }
-  stats.padded_tokens = stats.rows * longest;
+  if (!work->empty()) ReportTaken(*work, depth, budget_changed ? budget : -1);
+  return next;
+}
 
-  auto results = processor_->Process(view, runner);
-  stats.process_time = absl::Now() - start;
+bool Scheduler::NextWork(Work* work) {
+  work->clear();
+  int64_t depth = 0, budget = 0;
+  bool budget_changed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      const absl::Time now = clock_();
+      // Let a batch fill until it is full, its oldest item has waited long enough, or a deadline
+      // draws near (the planner's flush time); answer what was dropped meanwhile at once.
+      const absl::Time next = TakeWorkLocked(now, work);
+      if (!work->empty()) break;
+      if (closed_ && queue_.empty()) return false;
+      if (next == absl::InfiniteFuture()) {
+        cv_.Wait(&mu_);
+      } else {
+        cv_.WaitWithDeadline(&mu_, next);
+      }
+    }
+    depth = static_cast<int64_t>(queue_.size());
+    budget = TokenBudgetLocked(work->taken);
+    budget_changed = budget != reported_budget_;
+    reported_budget_ = budget;
+  }
+  ReportTaken(*work, depth, budget_changed ? budget : -1);
+  return true;
+}
+
+void Scheduler::ReportTaken(const Work& work, int64_t depth, int64_t budget) {
+  if (!work.expired.empty() || !work.cancelled.empty()) {
+    observer_->OnDropped(static_cast<int64_t>(work.expired.size()),
+                         static_cast<int64_t>(work.cancelled.size()));
+  }
+  observer_->OnQueueDepth(depth);
+  if (budget >= 0) observer_->OnTokenBudget(budget);  // the hold of a lowered budget ended
+}
+
+void Scheduler::BatchDone(const BatchStats& stats) {
   {
     absl::MutexLock lock(&mu_);
     batch_time_ = (batch_time_ * 7 + stats.process_time) / 8;
-  }
-  if (results.ok() && results->size() != batch.size()) {
-    results = absl::InternalError(absl::StrCat("batch processor returned ", results->size(),
-                                               " results for ", batch.size(), " items"));
-  }
-  stats.failed = !results.ok();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (results.ok()) {
-      batch[i]->done(std::move((*results)[i]));
-    } else {
-      batch[i]->done(results.status());
-    }
   }
   observer_->OnBatch(stats);
 }

@@ -16,23 +16,30 @@
 // for a while after an out-of-memory error). A batch leaves when it cannot grow, when its oldest
 // item has waited max_queue_delay, or when waiting would endanger a deadline.
 //
-// Items whose deadline has passed or whose caller has cancelled are answered (DEADLINE_EXCEEDED,
-// CANCELLED) and dropped before they reach the model. The queue is bounded: Submit() fails fast
-// with RESOURCE_EXHAUSTED instead of blocking. `runners` threads each form the next batch when
-// they are free and hand it to the BatchProcessor (so one batch is formed while another runs);
-// every submitted item's callback runs exactly once, with a result or an error.
+// Items whose deadline has passed or whose caller has cancelled are dropped before they reach the
+// model and handed to a runner to answer (Work::expired, Work::cancelled). The queue is bounded:
+// Submit() fails fast with RESOURCE_EXHAUSTED instead of blocking.
 //
-// Thread-safety: Submit() and queue_depth() may be called from any thread; callbacks run on the
-// scheduler's thread and must not block.
+// The scheduler owns no threads and never calls into an item: runners (engine/replica_runner.h)
+// pull work with NextWork(), run it and report back with BatchDone() and LowerTokenBudget(). So
+// nothing foreign ever runs under the scheduler's lock, and an item is answered only by the runner
+// that took it. Every submitted item leaves the scheduler exactly once: in a batch, as expired or
+// cancelled, or (Submit refused) back with its caller.
 //
-//   Scheduler scheduler(options, &processor);
-//   auto item = std::make_unique<WorkItem>();
-//   item->encoding = ...; item->done = [](absl::StatusOr<v1::ItemResult> r) { ... };
-//   absl::Status admitted = scheduler.Submit(MakeVector(std::move(item)));
-//   scheduler.Shutdown();  // finishes queued work, then stops
+// Thread-safety: every method may be called from any thread. The observer is called without the
+// lock held: OnRejected and OnQueueDepth on the submitting thread, the others on a runner's.
+// Lock order: the scheduler's lock is a leaf (nothing else is taken under it).
+//
+//   Scheduler scheduler(options, &observer);
+//   scheduler.Submit(std::move(items));                // any thread
+//   Work work;
+//   while (scheduler.NextWork(&work)) { ...run work.batch, answer the rest...
+//                                       scheduler.BatchDone(stats); }
+//   scheduler.Close();  // stops admitting; NextWork returns false once the queue is drained
 #ifndef EAOS_SERVER_SCHEDULER_SCHEDULER_H_
 #define EAOS_SERVER_SCHEDULER_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,38 +53,34 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "eaos/v1/eaos.pb.h"
-#include "server/text/tokenizer.h"
 
 namespace eaos::scheduler {
 
-// One item on its way through the model.
-struct WorkItem {
-  std::string id;
-  std::string text;
-  text::Encoding encoding;
-  float threshold = 0.5f;
-  // The caller's deadline; past it the item is answered DEADLINE_EXCEEDED instead of run.
+// What the scheduler knows of a queued item. The engine derives its item type from it (the text,
+// its encoding, the caller's completion); the scheduler only reads these fields.
+struct Item {
+  virtual ~Item() = default;
+  int64_t length = 0;  // tokens
+  // The caller's deadline; past it the item is dropped as expired instead of run.
   absl::Time deadline = absl::InfiniteFuture();
   // Fairness key: items of one call or stream share a flow.
   uint64_t flow = 0;
-  // When set and returning true, the caller is gone: the item is answered CANCELLED, not run.
-  std::function<bool()> cancelled;
-  absl::Time enqueue_time;
-  using Done = std::function<void(absl::StatusOr<v1::ItemResult>)>;
-  // Called exactly once with the item's result or error, on the scheduler's thread.
-  Done done;
+  // Set (to true) by the caller when it goes away; null: never cancelled. Read without a lock.
+  std::shared_ptr<const std::atomic<bool>> gone;
+  absl::Time enqueue_time;  // set by Submit
 
-  int64_t length() const { return static_cast<int64_t>(encoding.size()); }
+  bool cancelled() const { return gone != nullptr && gone->load(std::memory_order_relaxed); }
 };
 
-// Runs one batch. Returns one result per item, in order, or an error for the whole batch.
-// `runner` (0 .. runners-1) says which runner thread calls; runners call concurrently.
-class BatchProcessor {
- public:
-  virtual ~BatchProcessor() = default;
-  virtual absl::StatusOr<std::vector<absl::StatusOr<v1::ItemResult>>> Process(
-      const std::vector<const WorkItem*>& batch, int runner) = 0;
+// What NextWork hands a runner: a batch to run and items to answer without running.
+struct Work {
+  std::vector<std::unique_ptr<Item>> batch;      // in queue order
+  std::vector<std::unique_ptr<Item>> expired;    // their deadline passed in the queue
+  std::vector<std::unique_ptr<Item>> cancelled;  // their caller went away
+  absl::Time taken;                              // when the batch left the queue
+
+  bool empty() const { return batch.empty() && expired.empty() && cancelled.empty(); }
+  void clear() { *this = Work{}; }
 };
 
 struct BatchStats {
@@ -89,27 +92,19 @@ struct BatchStats {
   bool failed = false;
 };
 
-// Hooks for metrics; default no-ops. Never called with the scheduler's lock held. OnRejected,
-// OnQueueDepth and (for items a full queue pruned) OnDropped may run on the submitting thread; the
-// others on a runner thread.
+// Hooks for metrics; default no-ops. Never called with the scheduler's lock held. OnRejected and
+// OnQueueDepth may run on a submitting thread; the others on a runner thread.
 class SchedulerObserver {
  public:
   virtual ~SchedulerObserver() = default;
+  // A batch finished (BatchDone).
   virtual void OnBatch(const BatchStats& stats) {}
   virtual void OnQueueDepth(int64_t depth) {}
   virtual void OnRejected(int64_t items) {}
-  // Items answered without running: deadline passed (expired) or caller gone (cancelled).
+  // Items handed out to be answered without running: deadline passed or caller gone.
   virtual void OnDropped(int64_t expired, int64_t cancelled) {}
-  // A forward of `rows` items (`padded_tokens`) ran out of memory; the batch is split and retried.
-  virtual void OnOutOfMemory(int64_t rows, int64_t padded_tokens) {}
-  // One forward pass of the model over `rows` items (`padded_tokens`), successful or not, took
-  // `time` (outputs on the host included; padding and decoding not). A batch split after an
-  // out-of-memory error reports each of its forwards. Called by the BatchProcessor.
-  virtual void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) {}
   // The token budget in force changed (lowered after an out-of-memory error, or restored).
   virtual void OnTokenBudget(int64_t tokens) {}
-  // Accelerator memory after a batch (not called on CPU): in use, held by the allocator, total.
-  virtual void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) {}
 };
 
 struct SchedulerOptions {
@@ -126,31 +121,40 @@ struct SchedulerOptions {
   // An item whose deadline is closer than this seeds the next batch ahead of fair order
   // (earliest deadline first). 0: four mean batch times plus max_queue_delay.
   absl::Duration deadline_horizon = absl::ZeroDuration();
-  // Threads that each take the next batch and run it (e.g. one per GPU, or two per GPU so that
-  // one batch is assembled, copied and decoded while the other computes). A free runner takes the
-  // next batch: the least-loaded one gets the work.
-  int runners = 1;
 };
 
 class Scheduler {
  public:
-  // `processor` and `observer` (may be null) must outlive the scheduler.
-  Scheduler(const SchedulerOptions& options, BatchProcessor* processor,
-            SchedulerObserver* observer = nullptr);
-  ~Scheduler();  // Shutdown()
+  // `observer` (may be null) must outlive the scheduler. `clock` (null: absl::Now) stamps items
+  // and dates budgets and full-queue scans; tests drive a fake one through TakeWork (NextWork
+  // waits in real time).
+  explicit Scheduler(const SchedulerOptions& options, SchedulerObserver* observer = nullptr,
+                     std::function<absl::Time()> clock = nullptr);
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Admits all items or none. RESOURCE_EXHAUSTED when the queue lacks room for all of them,
-  // UNAVAILABLE after Shutdown() began. On error no callback runs; the caller answers the items.
-  absl::Status Submit(std::vector<std::unique_ptr<WorkItem>> items);
+  // UNAVAILABLE after Close(). On error the items are dropped unanswered: the caller answers them.
+  absl::Status Submit(std::vector<std::unique_ptr<Item>> items);
   // Whether `items` more would be admitted now, with the status Submit() would refuse them with
   // (counted as rejected when refused). A cheap early answer under overload: callers skip the
   // costly preparation (tokenizing) of work that cannot be queued. Submit() still decides.
   absl::Status CheckRoom(int64_t items);
 
-  // Stops admitting, runs everything already queued, joins the thread. Idempotent.
-  void Shutdown();
+  // Blocks until there is work for a runner: a batch that may leave under the planner's rules
+  // (planner.h), or items to answer without running. False once Close() was called and the queue
+  // is empty: the runner exits. `work` is cleared first.
+  bool NextWork(Work* work);
+  // The non-blocking core of NextWork for time `now`: fills `work` with what is due and returns
+  // when to look again (InfiniteFuture: the queue is empty; a time before or at `now` never).
+  absl::Time TakeWork(absl::Time now, Work* work);
+  // A runner finished a batch that NextWork gave it: feeds the mean batch time (the unit of the
+  // deadline rules) and the observer.
+  void BatchDone(const BatchStats& stats);
+
+  // Stops admitting (Submit answers UNAVAILABLE) and wakes every runner; queued work is still
+  // handed out. Idempotent.
+  void Close();
 
   int64_t queue_depth() const;
 
@@ -163,44 +167,43 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
-  // Whether `items` more fit. A full queue first drops its expired and cancelled items, anywhere
-  // (into *dropped, for the caller to answer outside the lock), at most every kFullPruneInterval:
-  // clients that went away must not keep the queue full for the living.
-  absl::Status CheckRoomLocked(int64_t items, std::vector<std::unique_ptr<WorkItem>>* dropped)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Loop(int runner);
   // Queue order: fair start tag, then arrival.
   struct Key {
     double tag;
     uint64_t seq;
     bool operator<(const Key& o) const { return tag != o.tag ? tag < o.tag : seq < o.seq; }
   };
-  using Queue = std::map<Key, std::unique_ptr<WorkItem>>;
+  using Queue = std::map<Key, std::unique_ptr<Item>>;
 
+  // Whether `items` more fit. A full queue first drops its expired and cancelled items, anywhere
+  // (into dropped_, for the next runner to answer), at most every kFullPruneInterval: clients that
+  // went away must not keep the queue full for the living.
+  absl::Status CheckRoomLocked(int64_t items, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t Lookahead() const;
   // Takes an item out of the queue and the flow and deadline books.
-  std::unique_ptr<WorkItem> TakeLocked(Queue::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Removes expired items (anywhere) and cancelled ones (among the first `scan` queued) into
-  // *dropped.
-  void PruneLocked(absl::Time now, size_t scan, std::vector<std::unique_ptr<WorkItem>>* dropped)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::unique_ptr<Item> TakeLocked(Queue::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves expired items (anywhere) and cancelled ones (among the first `scan` queued) to dropped_.
+  void PruneLocked(absl::Time now, size_t scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The items the next batch takes, in queue order, as PlanBatch (planner.h) picks them from a
-  // view of the queue; *full and *flush_at are the plan's.
-  std::vector<Queue::iterator> SelectBatch(absl::Time now, bool* full, absl::Time* flush_at)
+  // view of the queue; *ready says whether they may leave now, *flush_at when they must.
+  std::vector<Queue::iterator> SelectBatch(absl::Time now, bool* ready, absl::Time* flush_at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Answers dropped items; outside the lock.
-  void AnswerDropped(std::vector<std::unique_ptr<WorkItem>> dropped, absl::Time now);
+  // TakeWork under the lock.
+  absl::Time TakeWorkLocked(absl::Time now, Work* work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t TokenBudgetLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunBatch(std::vector<std::unique_ptr<WorkItem>> batch, int runner);
+  // Observer calls after a TakeWork, outside the lock.
+  void ReportTaken(const Work& work, int64_t depth, int64_t budget);
 
   const SchedulerOptions options_;
-  BatchProcessor* const processor_;
-  SchedulerObserver* const observer_;
   SchedulerObserver null_observer_;
+  SchedulerObserver* const observer_;
+  const std::function<absl::Time()> clock_;
 
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
   Queue queue_ ABSL_GUARDED_BY(mu_);
+  // Dropped items not yet handed to a runner (pruned by a full queue on a submitting thread).
+  std::vector<std::unique_ptr<Item>> dropped_ ABSL_GUARDED_BY(mu_);
   // Queued items that have a deadline, earliest first: expiry and EDF over the whole queue.
   std::multimap<absl::Time, Key> deadlines_ ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
@@ -210,14 +213,13 @@ class Scheduler {
     int64_t queued = 0;  // its items in the queue; the entry goes when it drops to 0
   };
   std::map<uint64_t, Flow> flows_ ABSL_GUARDED_BY(mu_);
-  // Mean forward time (exponential average): how near a deadline must be to seed a batch.
+  // Mean batch time (exponential average): how near a deadline must be to seed a batch.
   absl::Duration batch_time_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(10);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   int64_t lowered_budget_ ABSL_GUARDED_BY(mu_) = 0;  // 0: options_.max_batch_tokens
   absl::Time lowered_until_ ABSL_GUARDED_BY(mu_);
+  int64_t reported_budget_ ABSL_GUARDED_BY(mu_);  // last OnTokenBudget value
   absl::Time last_full_prune_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::vector<std::thread> threads_;
-  absl::Mutex join_mu_;  // Shutdown() may be called twice (explicitly, then by the destructor)
 };
 
 }  // namespace eaos::scheduler

@@ -14,7 +14,7 @@ namespace eaos::service {
 namespace {
 
 using observability::Method;
-using scheduler::WorkItem;
+using engine::WorkItem;
 
 void SetError(const std::string& id, const absl::Status& status, v1::ItemResult* result) {
   result->Clear();
@@ -102,7 +102,7 @@ EaosServiceImpl::Admission EaosServiceImpl::Admit(
       (*prepared)->done = make_done(i);
       (*prepared)->deadline = traits.deadline;
       (*prepared)->flow = traits.flow;
-      (*prepared)->cancelled = traits.cancelled;
+      (*prepared)->gone = traits.gone;
       work.push_back(*std::move(prepared));
     }
     const int64_t n = static_cast<int64_t>(work.size());
@@ -122,10 +122,22 @@ EaosServiceImpl::Admission EaosServiceImpl::Admit(
 // ---------------------------------------------------------------------------------------------
 // Predict (unary)
 
+// The unary call's reactor: Finish once every item is answered; OnCancel raises the flag its
+// queued items share, so the scheduler drops them without asking gRPC.
+class EaosServiceImpl::UnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void OnCancel() override { gone_->store(true, std::memory_order_relaxed); }
+  void OnDone() override { delete this; }
+  std::shared_ptr<const std::atomic<bool>> gone() const { return gone_; }
+
+ private:
+  const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
+};
+
 grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* context,
                                                    const v1::PredictRequest* request,
                                                    v1::PredictResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new UnaryReactor;  // deletes itself in OnDone, after Finish
   const absl::Time start = absl::Now();
   observability::Metrics* metrics = metrics_;
   auto finish = [reactor, metrics, start](const grpc::Status& status) {
@@ -140,9 +152,7 @@ grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* 
   auto answered = [pending, finish] {
     if (pending->fetch_sub(1) == 1) finish(grpc::Status::OK);
   };
-  // The call waits for all its items, so the context outlives every queued item.
-  const CallTraits traits{Deadline(context), next_flow_.fetch_add(1),
-                          [context] { return context->IsCancelled(); }};
+  const CallTraits traits{Deadline(context), next_flow_.fetch_add(1), reactor->gone()};
   const Admission admission = Admit(
       request->items(), request->options(), traits,
       [&](int i) -> WorkItem::Done {
@@ -185,8 +195,7 @@ class EaosServiceImpl::StreamReactor final
       : service_(service), start_(absl::Now()) {
     // Queued items may outlive the stream (a client that went away): they watch a flag the
     // stream shares with them rather than the context.
-    traits_ = {Deadline(context), service->next_flow_.fetch_add(1),
-               [gone = gone_] { return gone->load(std::memory_order_relaxed); }};
+    traits_ = {Deadline(context), service->next_flow_.fetch_add(1), gone_};
   }
 
   void Begin() {
@@ -334,7 +343,7 @@ class EaosServiceImpl::StreamReactor final
     Act(std::move(actions));
   }
 
-  // A result from the scheduler's thread.
+  // A result, on an engine runner's thread.
   void Deliver(v1::ItemResult result) {
     Actions actions;
     {

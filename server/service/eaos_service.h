@@ -1,7 +1,7 @@
 // EaosService over the gRPC callback API.
 //
 // Reactions never block: they validate, tokenize and queue items, then return. Results arrive on
-// the scheduler's thread, which finishes unary calls and writes stream responses. Until an engine
+// the engine's runner threads, which finish unary calls and write stream responses. Until an engine
 // is attached (model loading), calls answer UNAVAILABLE.
 //
 // Every request (a Predict call, one stream message) is prepared and queued on the engine current at
@@ -61,12 +61,15 @@ class EaosServiceImpl final : public v1::EaosService::CallbackService {
 
  private:
   class StreamReactor;
+  class UnaryReactor;
   struct Admission;
   // What the scheduler knows of the call an item belongs to.
   struct CallTraits {
     absl::Time deadline = absl::InfiniteFuture();
-    uint64_t flow = 0;                // one per call or stream: the fairness key
-    std::function<bool()> cancelled;  // true once the caller is gone
+    uint64_t flow = 0;  // one per call or stream: the fairness key
+    // Set by the call's reactor when the caller goes away (OnCancel); queued items share it, so the
+    // scheduler reads a flag, never the gRPC context.
+    std::shared_ptr<const std::atomic<bool>> gone;
   };
   static absl::Time Deadline(const grpc::CallbackServerContext* context);
 
@@ -76,7 +79,7 @@ class EaosServiceImpl final : public v1::EaosService::CallbackService {
   // prepared again on the new one.
   Admission Admit(const google::protobuf::RepeatedPtrField<v1::Item>& items,
                   const v1::PredictOptions& options, const CallTraits& traits,
-                  const std::function<scheduler::WorkItem::Done(int)>& make_done,
+                  const std::function<engine::WorkItem::Done(int)>& make_done,
                   const std::function<void(int64_t)>& before_submit);
 
   std::atomic<uint64_t> next_flow_{1};

@@ -5,16 +5,22 @@
 
 namespace eaos::service {
 
-ModelManager::ModelManager(engine::EngineOptions options, scheduler::SchedulerObserver* observer,
+ModelManager::ModelManager(engine::EngineOptions options, observability::Metrics* metrics,
                            EaosServiceImpl* service)
-    : options_(std::move(options)), observer_(observer), service_(service) {}
+    : options_(std::move(options)), metrics_(metrics), service_(service) {}
+
+engine::EngineObservers ModelManager::Observers() const {
+  engine::EngineObservers observers;
+  if (metrics_ != nullptr) observers = {metrics_->NewEngineObserver(), metrics_};
+  return observers;
+}
 
 ModelManager::~ModelManager() { Shutdown(); }
 
 absl::StatusOr<v1::ModelInfo> ModelManager::Load() {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
-      engine::Engine::Load(options_, observer_);
+      engine::Engine::Load(options_, Observers());
   if (!engine.ok()) return engine.status();
   std::shared_ptr<engine::Engine> shared = *std::move(engine);
   const v1::ModelInfo info = shared->Info();
@@ -39,7 +45,7 @@ absl::StatusOr<ReloadResult> ModelManager::ReloadLocked(const std::string& model
 
   engine::EngineOptions next = options_;
   if (!model_dir.empty()) next.model_dir = model_dir;
-  absl::StatusOr<std::unique_ptr<engine::Engine>> loaded = engine::Engine::Load(next, observer_);
+  absl::StatusOr<std::unique_ptr<engine::Engine>> loaded = engine::Engine::Load(next, Observers());
   if (!loaded.ok()) {
     return absl::Status(loaded.status().code(),
                         absl::StrCat("cannot load ", next.model_dir, " (still serving ",

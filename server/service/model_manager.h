@@ -25,7 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "eaos/v1/eaos.pb.h"
 #include "server/engine/engine.h"
-#include "server/scheduler/scheduler.h"
+#include "server/observability/metrics.h"
 #include "server/service/eaos_service.h"
 
 namespace eaos::service {
@@ -38,8 +38,9 @@ struct ReloadResult {
 
 class ModelManager {
  public:
-  // `observer` and `service` are not owned and must outlive the manager.
-  ModelManager(engine::EngineOptions options, scheduler::SchedulerObserver* observer,
+  // `metrics` (may be null) and `service` are not owned and must outlive the manager; each engine
+  // gets its own scheduling books from `metrics` (Metrics::NewEngineObserver).
+  ModelManager(engine::EngineOptions options, observability::Metrics* metrics,
                EaosServiceImpl* service);
   ~ModelManager();  // Shutdown()
 
@@ -57,10 +58,11 @@ class ModelManager {
  private:
   absl::StatusOr<ReloadResult> ReloadLocked(const std::string& model_dir)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  engine::EngineObservers Observers() const;
 
   mutable absl::Mutex mu_;  // held for a whole load
   engine::EngineOptions options_ ABSL_GUARDED_BY(mu_);
-  scheduler::SchedulerObserver* const observer_;
+  observability::Metrics* const metrics_;
   EaosServiceImpl* const service_;
 };
 

@@ -87,7 +87,7 @@ FakeModel::FakeModel(const runtime::ModelConfig& config, FakeModelOptions option
       aspects_(config.aspects_size()),
       sentiments_(config.sentiments_size()) {}
 
-absl::StatusOr<runtime::ModelOutputs> FakeModel::Forward(const runtime::Batch& batch) {
+absl::StatusOr<runtime::ModelOutputs> FakeModel::Forward(const runtime::Batch& batch, int) {
   if (batch.rows <= 0 || batch.cols <= 0 ||
       batch.input_ids.size() != static_cast<size_t>(batch.rows * batch.cols)) {
     return absl::InvalidArgumentError(
@@ -125,7 +125,7 @@ absl::StatusOr<runtime::ModelConfig> DemoModelConfig() {
 
 absl::StatusOr<std::unique_ptr<engine::Engine>> MakeFakeEngine(
     engine::EngineOptions options, FakeModelOptions model_options,
-    scheduler::SchedulerObserver* observer, FakeModel** model) {
+    engine::EngineObserver* observer, FakeModel** model) {
   absl::StatusOr<runtime::ModelConfig> config = DemoModelConfig();
   if (!config.ok()) return config.status();
   if (options.scheduling.max_batch_tokens == 0) {
@@ -138,8 +138,11 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> MakeFakeEngine(
       std::make_unique<FakeTokenizer>(vocab, static_cast<int>(config->max_length()));
   auto fake = std::make_unique<FakeModel>(*config, model_options);
   if (model != nullptr) *model = fake.get();
+  std::vector<std::unique_ptr<runtime::Model>> replicas;
+  replicas.push_back(std::move(fake));
   return engine::Engine::Create(options, *std::move(config), std::move(tokenizer),
-                                std::move(fake), observer);
+                                engine::Engine::WithFaults(options.faults, std::move(replicas)),
+                                engine::EngineObservers::Borrow(observer));
 }
 
 }  // namespace eaos::testing

@@ -57,7 +57,8 @@ class FakeModel final : public runtime::Model {
  public:
   FakeModel(const runtime::ModelConfig& config, FakeModelOptions options);
 
-  absl::StatusOr<runtime::ModelOutputs> Forward(const runtime::Batch& batch) override;
+  using runtime::Model::Forward;
+  absl::StatusOr<runtime::ModelOutputs> Forward(const runtime::Batch& batch, int lane) override;
   std::string device() const override { return "fake"; }
 
   // Rows (items) that reached the model, over all forwards.
@@ -81,11 +82,11 @@ std::string SampleText(int i);
 absl::StatusOr<runtime::ModelConfig> DemoModelConfig();
 
 // An engine with the demo config, a FakeTokenizer and a FakeModel (wrapped in a
-// FaultInjectingModel when options.faults.any()). options.scheduling.max_batch_tokens == 0 becomes
+// FaultInjectingModel when options.faults.any(), by Engine::WithFaults). options.scheduling.max_batch_tokens == 0 becomes
 // 64 x max_length (fakes have no memory to calibrate). *model, if given, points at the FakeModel.
 absl::StatusOr<std::unique_ptr<engine::Engine>> MakeFakeEngine(
     engine::EngineOptions options, FakeModelOptions model_options,
-    scheduler::SchedulerObserver* observer = nullptr, FakeModel** model = nullptr);
+    engine::EngineObserver* observer = nullptr, FakeModel** model = nullptr);
 
 }  // namespace eaos::testing
 

@@ -50,6 +50,22 @@ TEST(MetricsExposition, ModelInfoKeepsOnlyTheCurrentModel) {
   EXPECT_THAT(text, Not(HasSubstr(R"(version="1.0.0")")));
 }
 
+// During a reload two engines queue side by side: the autoscaler's gauge is their sum, and an
+// engine that goes takes its share with it.
+TEST(MetricsExposition, QueueGaugeSumsTheEnginesAndForgetsOneThatWent) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  Metrics metrics(registry);
+  auto old_engine = metrics.NewEngineObserver();
+  auto new_engine = metrics.NewEngineObserver();
+  old_engine->OnQueueDepth(30);
+  new_engine->OnQueueDepth(5);
+  old_engine->OnQueueDepth(20);  // draining
+  EXPECT_THAT(Expose(*registry), HasSubstr("eaos_queue_items 25\n"));
+  old_engine->OnQueueDepth(3);
+  old_engine.reset();  // drained and destroyed: its last report no longer counts
+  EXPECT_THAT(Expose(*registry), HasSubstr("eaos_queue_items 5\n"));
+}
+
 TEST(MetricsExposition, FullExpositionPassesPromtool) {
   auto registry = std::make_shared<prometheus::Registry>();
   Metrics metrics(registry);
@@ -57,8 +73,9 @@ TEST(MetricsExposition, FullExpositionPassesPromtool) {
   metrics.SetDeviceMemory(1 << 20, 2 << 20, int64_t{80} << 30);
   metrics.RecordRequest(Method::kPredict, grpc::StatusCode::OK, absl::Milliseconds(3));
   metrics.RecordItem(true, absl::Milliseconds(2));
-  metrics.OnQueueDepth(7);
-  metrics.OnRejected(2);
+  auto engine = metrics.NewEngineObserver();
+  engine->OnQueueDepth(7);
+  engine->OnRejected(2);
   const std::string path = ::testing::TempDir() + "/eaos_metrics_exposition.txt";
   std::ofstream(path) << Expose(*registry);
   const char* promtool = std::getenv("EAOS_PROMTOOL");
