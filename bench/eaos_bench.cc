@@ -760,7 +760,7 @@ Row RunTarget(const Target& target, const std::vector<std::string>& texts, doubl
 
 // Batch and forward statistics of the in-process engine, for those that finish inside the
 // window, kept as the counters the server exports so that both kinds of row are filled alike.
-class BatchCounter : public eaos::scheduler::SchedulerObserver {
+class BatchCounter : public eaos::engine::EngineObserver {
  public:
   void SetWindow(absl::Time from, absl::Time to) {
     absl::MutexLock lock(&mu_);
@@ -822,7 +822,7 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
   if (absl::GetFlag(FLAGS_inproc_max_queue_delay) != absl::InfiniteDuration()) {
     s.max_queue_delay = absl::GetFlag(FLAGS_inproc_max_queue_delay);
   }
-  auto engine = eaos::engine::Engine::Load(options, &counter);
+  auto engine = eaos::engine::Engine::Load(options, eaos::engine::EngineObservers::Borrow(&counter));
   if (!engine.ok()) {
     std::fprintf(stderr, "in-process: %s\n", engine.status().ToString().c_str());
     row.errors = 1;
@@ -888,7 +888,7 @@ Row RunInProcess(const std::string& model_dir, const std::vector<std::string>& t
       recorder.Answered(t, now, code, r.ok() ? r->num_tokens() : 0);
       settle(code);
     };
-    std::vector<std::unique_ptr<eaos::scheduler::WorkItem>> batch;
+    std::vector<std::unique_ptr<eaos::engine::WorkItem>> batch;
     batch.push_back(*std::move(work));
     if (absl::Status st = (*engine)->Submit(std::move(batch)); !st.ok()) {
       const int code = static_cast<int>(st.code());

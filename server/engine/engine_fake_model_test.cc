@@ -39,15 +39,14 @@ struct Caller {
 // Submits `n` items of one flow; each answer goes to the ledger.
 absl::Status SubmitFlow(Engine& engine, AnswerLedger& ledger, const std::string& prefix, int n,
                         uint64_t flow, const Caller& caller) {
-  std::vector<std::unique_ptr<scheduler::WorkItem>> items;
+  std::vector<std::unique_ptr<WorkItem>> items;
   for (int i = 0; i < n; ++i) {
     const std::string id = absl::StrCat(prefix, "-", i);
     auto work = engine.Prepare(MakeItem(id, testing::SampleText(i)), 0.5f);
     if (!work.ok()) return work.status();
     (*work)->flow = flow;
     (*work)->deadline = caller.deadline;
-    auto gone = caller.gone;
-    (*work)->cancelled = [gone] { return gone->load(); };
+    (*work)->gone = caller.gone;
     (*work)->done = [&ledger, id](absl::StatusOr<v1::ItemResult> r) {
       ledger.Answered(id, r.status().code());
     };
@@ -86,7 +85,7 @@ void RunFlowsToTheEnd(Engine& engine, int calls, int items) {
 TEST(EngineOnFakes, ManySubmittersTwoRunnersEveryItemAnsweredOnce) {
   EngineOptions options;
   options.scheduling.max_batch_size = 8;
-  options.scheduling.runners = 2;
+  options.runners_per_device = 2;
   testing::FakeModel* model = nullptr;
   auto engine =
       testing::MakeFakeEngine(options, {.per_token = absl::Microseconds(3)}, nullptr, &model);
@@ -140,7 +139,7 @@ TEST(EngineOnFakes, ExpiredAndAbandonedItemsAreAnsweredWithoutTheModel) {
 TEST(EngineOnFakes, InjectedFailuresOnTwoRunnersLoseNothing) {
   EngineOptions options;
   options.scheduling.max_batch_size = 16;
-  options.scheduling.runners = 2;
+  options.runners_per_device = 2;
   options.faults.oom_rate = 0.3;
   options.faults.error_rate = 0.1;
   options.oom_budget_hold = absl::Milliseconds(20);
@@ -168,7 +167,7 @@ TEST(EngineOnFakes, InjectedFailuresOnTwoRunnersLoseNothing) {
 
 // Counts what the engine reports of its batches and of each forward pass (runners call it
 // concurrently).
-class ForwardCounter : public scheduler::SchedulerObserver {
+class ForwardCounter : public EngineObserver {
  public:
   void OnBatch(const scheduler::BatchStats& stats) override {
     batches += 1;
@@ -188,7 +187,7 @@ class ForwardCounter : public scheduler::SchedulerObserver {
 TEST(EngineOnFakes, EveryForwardPassIsTimedAndReported) {
   EngineOptions options;
   options.scheduling.max_batch_size = 8;
-  options.scheduling.runners = 2;
+  options.runners_per_device = 2;
   ForwardCounter counter;
   // Each fake forward sleeps at least 2 ms: a reported time below that did not time the forward.
   counter.shortest_expected = absl::Milliseconds(2);
@@ -223,7 +222,7 @@ TEST(EngineOnFakes, ForwardsOfASplitBatchAreEachReported) {
 TEST(EngineOnFakes, ShutdownUnderLoadAnswersEverythingItAdmitted) {
   EngineOptions options;
   options.scheduling.max_batch_size = 8;
-  options.scheduling.runners = 2;
+  options.runners_per_device = 2;
   auto engine = testing::MakeFakeEngine(options, {.per_token = absl::Microseconds(20)});
   ASSERT_TRUE(engine.ok()) << engine.status();
   AnswerLedger ledger;

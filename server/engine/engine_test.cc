@@ -44,7 +44,7 @@ absl::StatusOr<v1::ItemResult> Annotate(Engine& engine, const v1::Item& item) {
     out = std::move(r);
     done.Notify();
   };
-  std::vector<std::unique_ptr<scheduler::WorkItem>> items;
+  std::vector<std::unique_ptr<WorkItem>> items;
   items.push_back(*std::move(work));
   if (auto s = engine.Submit(std::move(items)); !s.ok()) return s;
   done.WaitForNotification();
@@ -52,7 +52,7 @@ absl::StatusOr<v1::ItemResult> Annotate(Engine& engine, const v1::Item& item) {
 }
 
 TEST(Engine, LoadsTheDemoModelAndAnnotates) {
-  auto engine = Engine::Load(DemoOptions(), nullptr);
+  auto engine = Engine::Load(DemoOptions());
   ASSERT_TRUE(engine.ok()) << engine.status();
   auto result = Annotate(**engine, MakeItem("x", "Chương trình rất hay!"));
   ASSERT_TRUE(result.ok()) << result.status();
@@ -69,7 +69,7 @@ TEST(Engine, LoadsTheDemoModelAndAnnotates) {
 }
 
 TEST(Engine, PrepareRejectsBadItemsWithReasons) {
-  auto engine = Engine::Load(DemoOptions(), nullptr);
+  auto engine = Engine::Load(DemoOptions());
   ASSERT_TRUE(engine.ok()) << engine.status();
   struct Case {
     std::string text;
@@ -88,7 +88,7 @@ TEST(Engine, PrepareRejectsBadItemsWithReasons) {
 }
 
 TEST(Engine, CheckRequestEnforcesItemCountAndThreshold) {
-  auto engine = Engine::Load(DemoOptions(), nullptr);
+  auto engine = Engine::Load(DemoOptions());
   ASSERT_TRUE(engine.ok());
   v1::PredictOptions options;
   EXPECT_TRUE((*engine)->CheckRequest(4, options).ok());
@@ -104,7 +104,7 @@ TEST(Engine, CheckRequestEnforcesItemCountAndThreshold) {
 TEST(Engine, RefusesLimitsThatCannotHoldOneMaxLengthText) {
   EngineOptions options = DemoOptions();
   options.scheduling.max_batch_tokens = 16;
-  auto engine = Engine::Load(options, nullptr);
+  auto engine = Engine::Load(options);
   ASSERT_FALSE(engine.ok());
   EXPECT_THAT(std::string(engine.status().message()), HasSubstr("max_batch_tokens"));
 }
@@ -112,7 +112,7 @@ TEST(Engine, RefusesLimitsThatCannotHoldOneMaxLengthText) {
 // A model that fails every forward: items get the error, nothing hangs.
 class FailingModel : public runtime::Model {
  public:
-  absl::StatusOr<runtime::ModelOutputs> Forward(const runtime::Batch&) override {
+  absl::StatusOr<runtime::ModelOutputs> Forward(const runtime::Batch&, int) override {
     return absl::InternalError("forward failed: injected");
   }
   std::string device() const override { return "fake"; }
@@ -128,7 +128,7 @@ TEST(Engine, ForwardFailureBecomesTheItemsError) {
   auto tokenizer = text::Tokenizer::Load(tok);
   ASSERT_TRUE(tokenizer.ok());
   auto engine = Engine::Create(options, *config, *std::move(tokenizer),
-                               std::make_unique<FailingModel>(), nullptr);
+                               std::make_unique<FailingModel>());
   ASSERT_TRUE(engine.ok()) << engine.status();
   auto result = Annotate(**engine, MakeItem("x", "hay"));
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
@@ -143,7 +143,7 @@ std::vector<absl::StatusOr<v1::ItemResult>> AnnotateAll(Engine& engine,
   std::vector<int> answers(texts.size(), 0);
   absl::Mutex mu;
   int pending = static_cast<int>(texts.size());
-  std::vector<std::unique_ptr<scheduler::WorkItem>> items;
+  std::vector<std::unique_ptr<WorkItem>> items;
   for (size_t i = 0; i < texts.size(); ++i) {
     auto work = engine.Prepare(MakeItem(std::to_string(i), texts[i]), 0.5f);
     EXPECT_TRUE(work.ok()) << work.status();
@@ -190,14 +190,14 @@ void ExpectSameTuples(const absl::StatusOr<v1::ItemResult>& got,
 
 TEST(EngineOutOfMemory, BatchesThatDoNotFitAreSplitUntilTheyDoAndNothingIsLost) {
   const std::vector<std::string> texts = ShortTexts(96);
-  auto clean = Engine::Load(DemoOptions(), nullptr);
+  auto clean = Engine::Load(DemoOptions());
   ASSERT_TRUE(clean.ok());
   const auto want = AnnotateAll(**clean, texts);
 
   EngineOptions options = DemoOptions();
   options.faults.oom_above_tokens = 100;  // a "device" that holds ~10 short texts per forward
   options.scheduling.max_queue_delay = absl::Milliseconds(50);  // let the whole burst gather
-  auto engine = Engine::Load(options, nullptr);
+  auto engine = Engine::Load(options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   const auto got = AnnotateAll(**engine, texts);
   for (size_t i = 0; i < texts.size(); ++i) ExpectSameTuples(got[i], want[i]);
@@ -207,14 +207,14 @@ TEST(EngineOutOfMemory, BatchesThatDoNotFitAreSplitUntilTheyDoAndNothingIsLost) 
 
 TEST(Engine, TwoRunnersOnOneModelGiveTheSameAnswers) {
   const std::vector<std::string> texts = ShortTexts(200);
-  auto one = Engine::Load(DemoOptions(), nullptr);
+  auto one = Engine::Load(DemoOptions());
   ASSERT_TRUE(one.ok());
   const auto want = AnnotateAll(**one, texts);
   EngineOptions options = DemoOptions();
   options.intra_op_threads = 1;
   options.runners_per_device = 2;  // concurrent forwards on the shared TorchScript module
   options.scheduling.max_batch_size = 8;
-  auto two = Engine::Load(options, nullptr);
+  auto two = Engine::Load(options);
   ASSERT_TRUE(two.ok()) << two.status();
   const auto got = AnnotateAll(**two, texts);
   for (size_t i = 0; i < texts.size(); ++i) ExpectSameTuples(got[i], want[i]);
@@ -223,15 +223,15 @@ TEST(Engine, TwoRunnersOnOneModelGiveTheSameAnswers) {
 TEST(Engine, ReducedPrecisionNeedsAGpuAndNamesTheChoices) {
   EngineOptions options = DemoOptions();
   options.precision = "bf16";
-  auto engine = Engine::Load(options, nullptr);
+  auto engine = Engine::Load(options);
   ASSERT_FALSE(engine.ok());
   EXPECT_THAT(std::string(engine.status().message()), HasSubstr("needs a CUDA device"));
   options.precision = "int4";
-  EXPECT_THAT(std::string(Engine::Load(options, nullptr).status().message()),
+  EXPECT_THAT(std::string(Engine::Load(options).status().message()),
               HasSubstr("fp32, fp16 or bf16"));
   options.precision = "fp32";
   options.device = "cpu,cuda:0";
-  EXPECT_THAT(std::string(Engine::Load(options, nullptr).status().message()),
+  EXPECT_THAT(std::string(Engine::Load(options).status().message()),
               HasSubstr("only GPUs can be listed together"));
 }
 
@@ -239,7 +239,7 @@ TEST(EngineOutOfMemory, AnItemTooLargeEvenAloneGetsItsOwnError) {
   EngineOptions options = DemoOptions();
   options.max_text_bytes = 16384;
   options.faults.oom_above_tokens = 40;
-  auto engine = Engine::Load(options, nullptr);
+  auto engine = Engine::Load(options);
   ASSERT_TRUE(engine.ok());
   std::string long_text;
   for (int i = 0; i < 20; ++i) long_text += "chương trình rất hay ";
@@ -254,14 +254,14 @@ TEST(EngineOutOfMemory, AnItemTooLargeEvenAloneGetsItsOwnError) {
 
 TEST(EngineOutOfMemory, RandomFailuresAreRetriedAndEveryItemIsAnsweredOnce) {
   const std::vector<std::string> texts = ShortTexts(300);
-  auto clean = Engine::Load(DemoOptions(), nullptr);
+  auto clean = Engine::Load(DemoOptions());
   ASSERT_TRUE(clean.ok());
   const auto want = AnnotateAll(**clean, texts);
 
   EngineOptions options = DemoOptions();
   options.faults.oom_rate = 0.3;
   options.faults.seed = 7;
-  auto engine = Engine::Load(options, nullptr);
+  auto engine = Engine::Load(options);
   ASSERT_TRUE(engine.ok());
   const auto got = AnnotateAll(**engine, texts);  // checks exactly one answer per item
   int failed = 0;
@@ -338,7 +338,7 @@ std::vector<std::string> TupleDifferences(const v1::ItemResult& got, const v1::I
 
 TEST_F(OnCuda, Fp16AndBf16GiveTheTuplesOfFp32OnTheDemoTexts) {
   const std::vector<std::string> texts = DemoTexts();
-  auto fp32 = Engine::Load(CudaOptions(), nullptr);
+  auto fp32 = Engine::Load(CudaOptions());
   ASSERT_TRUE(fp32.ok()) << fp32.status();
   const auto want = AnnotateAll(**fp32, texts);
   for (const std::string precision : {"fp16", "bf16"}) {
@@ -346,7 +346,7 @@ TEST_F(OnCuda, Fp16AndBf16GiveTheTuplesOfFp32OnTheDemoTexts) {
     EngineOptions options = CudaOptions();
     options.precision = precision;
     // Loading also replays golden.json at this precision (WithPrecisionTolerances).
-    auto engine = Engine::Load(options, nullptr);
+    auto engine = Engine::Load(options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     const double tol = WithPrecisionTolerances(GoldenFile(), precision).confidence_tolerance();
     const auto got = AnnotateAll(**engine, texts);
@@ -358,7 +358,7 @@ TEST_F(OnCuda, Fp16AndBf16GiveTheTuplesOfFp32OnTheDemoTexts) {
 }
 
 // Counts out-of-memory errors (runner thread) for the test below.
-class OomCounter : public scheduler::SchedulerObserver {
+class OomCounter : public EngineObserver {
  public:
   void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override { ooms += 1; }
   std::atomic<int64_t> ooms{0};
@@ -380,7 +380,7 @@ TEST_F(OnCuda, ARealOutOfMemoryIsSplitAndRetriedAndNothingIsLost) {
     EngineOptions o = DemoOptions();
     o.max_text_bytes = 16 * 1024;
     return o;
-  }(), nullptr);
+  }());
   ASSERT_TRUE(cpu.ok()) << cpu.status();
   const auto want = AnnotateAll(**cpu, texts);
 
@@ -405,7 +405,7 @@ TEST_F(OnCuda, ARealOutOfMemoryIsSplitAndRetriedAndNothingIsLost) {
   ASSERT_GT(device_bytes, int64_t{1} << 30);
   options.memory_fraction = static_cast<double>(16 << 20) / static_cast<double>(device_bytes);
   OomCounter counter;
-  auto engine = Engine::Load(options, &counter);
+  auto engine = Engine::Load(options, EngineObservers::Borrow(&counter));
   ASSERT_TRUE(engine.ok()) << engine.status();
   const auto got = AnnotateAll(**engine, texts);
   EXPECT_GT(counter.ooms.load(), 0) << "the cap did not bind: no forward ran out of memory";

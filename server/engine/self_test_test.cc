@@ -208,7 +208,7 @@ TEST_F(GoldenDir, MissingFileLoadsAndSaysSo) {
   auto golden = LoadGoldenFile(dir_.string());
   ASSERT_TRUE(golden.ok()) << golden.status();
   EXPECT_FALSE(golden->has_value());
-  auto engine = Engine::Load(Options(), nullptr);
+  auto engine = Engine::Load(Options());
   ASSERT_TRUE(engine.ok()) << engine.status();
   const v1::ModelInfo info = (*engine)->Info();
   EXPECT_FALSE(info.self_test().passed());
@@ -220,7 +220,7 @@ TEST_F(GoldenDir, MissingFileLoadsAndSaysSo) {
 TEST_F(GoldenDir, EngineRunsTheSelfTestAtLoad) {
   DemoPath demo;
   WriteGolden(demo.Record(kTexts));
-  auto engine = Engine::Load(Options(), nullptr);
+  auto engine = Engine::Load(Options());
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_TRUE((*engine)->Info().self_test().passed());
   EXPECT_EQ((*engine)->Info().self_test().samples(), 3u);
@@ -231,14 +231,14 @@ TEST_F(GoldenDir, EngineRefusesAModelThatDiffers) {
   GoldenFile golden = demo.Record(kTexts);
   golden.mutable_samples(0)->mutable_tuples(0)->set_sentiment("tiêu cực");
   WriteGolden(golden);
-  auto engine = Engine::Load(Options(), nullptr);
+  auto engine = Engine::Load(Options());
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(engine.status().message()), HasSubstr("golden self-test failed"));
 
   EngineOptions unchecked = Options();
   unchecked.golden_check = false;
-  auto loaded = Engine::Load(unchecked, nullptr);
+  auto loaded = Engine::Load(unchecked);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_THAT((*loaded)->Info().self_test().detail(), HasSubstr("disabled"));
 }

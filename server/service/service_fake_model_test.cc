@@ -29,7 +29,7 @@ using client::AnswerLedger;
 using ::testing::HasSubstr;
 
 // Counts what the scheduler dropped before the model.
-class CountingObserver : public scheduler::SchedulerObserver {
+class CountingObserver : public engine::EngineObserver {
  public:
   void OnDropped(int64_t expired, int64_t cancelled) override {
     expired_ += expired;
