@@ -24,7 +24,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-#include "server/runtime/replica.h"
+#include "server/runtime/runtime_observer.h"
 #include "server/scheduler/scheduler.h"
 
 namespace eaos::observability {

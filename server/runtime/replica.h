@@ -24,21 +24,9 @@
 #include "absl/time/time.h"
 #include "server/runtime/model.h"
 #include "server/runtime/model_config.h"
+#include "server/runtime/runtime_observer.h"
 
 namespace eaos::runtime {
-
-// Hooks for metrics on the model's work; default no-ops.
-class RuntimeObserver {
- public:
-  virtual ~RuntimeObserver() = default;
-  // One forward pass over `rows` (`padded_tokens`), successful or not, took `time` (outputs on
-  // the host included). Rows split after an out-of-memory error report each of their forwards.
-  virtual void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) {}
-  // A forward of `rows` (`padded_tokens`) ran out of memory; its rows are split and retried.
-  virtual void OnOutOfMemory(int64_t rows, int64_t padded_tokens) {}
-  // Accelerator memory after a Run (not called on CPU): in use, held by the allocator, total.
-  virtual void OnDeviceMemory(int64_t allocated, int64_t reserved, int64_t limit) {}
-};
 
 struct RunOutcome {
   // Per row: OK where its outputs reached the sink, else why not (the error of the forward that
