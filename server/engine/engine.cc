@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "server/engine/self_test.h"
 #include "server/engine/validation.h"
 #include "server/runtime/calibration.h"
@@ -116,6 +117,7 @@ EngineObservers EngineObservers::Borrow(EngineObserver* observer) {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options,
                                                      EngineObservers observers) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (options.inject_load_delay > absl::ZeroDuration()) absl::SleepFor(options.inject_load_delay);
   Parts parts;
   absl::StatusOr<runtime::ModelConfig> config = runtime::LoadModelConfig(options.model_dir);
   if (!config.ok()) return config.status();
@@ -212,6 +214,15 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_text_bytes and max_id_bytes must be >= 1, got ", options.max_text_bytes,
                      " and ", options.max_id_bytes));
+  }
+  for (const auto& [name, rate] : {std::pair{"inject_oom_rate", options.faults.oom_rate},
+                                   std::pair{"inject_error_rate", options.faults.error_rate}}) {
+    if (!(rate >= 0.0 && rate < 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be in [0, 1), got ", rate));
+    }
+  }
+  if (options.faults.oom_above_tokens < 0 || options.inject_load_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("inject_oom_above_tokens and inject_load_delay must be >= 0");
   }
   if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
     return absl::InvalidArgumentError(absl::StrCat(

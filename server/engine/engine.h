@@ -79,6 +79,9 @@ struct EngineOptions {
   int64_t memory_budget_bytes = 0;
   // Injected forward failures (tests, drills); see runtime/fault_injection.h.
   runtime::FaultOptions faults;
+  // Tests and drills: every Load first sleeps this long, like a slow disk or a hung mount, to show
+  // that a stop signal does not wait for a load.
+  absl::Duration inject_load_delay = absl::ZeroDuration();
 };
 
 class Engine {

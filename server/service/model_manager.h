@@ -8,7 +8,11 @@
 //
 // While both are loaded the process holds two models: leave room for it (docs/deploy.md).
 //
-// Thread-safety: all methods may be called from any thread; loads are serialised.
+// Shutdown never waits for a load: it detaches and drains the served engine at once, and a load
+// still running then discards its engine when it ends (the process normally exits first).
+//
+// Thread-safety: all methods may be called from any thread; loads are serialised. Lock order:
+// load_mu_, then mu_, then the service's engine lock.
 //
 //   ModelManager models(engine_options, &metrics, &service);
 //   absl::StatusOr<v1::ModelInfo> info = models.Load();        // startup
@@ -17,6 +21,7 @@
 #ifndef EAOS_SERVER_SERVICE_MODEL_MANAGER_H_
 #define EAOS_SERVER_SERVICE_MODEL_MANAGER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -52,16 +57,27 @@ class ModelManager {
   // being served yet.
   absl::StatusOr<ReloadResult> Reload(const std::string& model_dir);
 
-  // Detaches the model from the service and finishes its queued work.
+  // Detaches the model from the service and finishes its queued work, without waiting for a load
+  // in progress (see above). Later loads fail with UNAVAILABLE.
   void Shutdown();
+
+  // Whether a Load or Reload is running now.
+  bool loading() const { return loading_.load(); }
 
  private:
   absl::StatusOr<ReloadResult> ReloadLocked(const std::string& model_dir)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(load_mu_);
+  // Attaches `engine` unless Shutdown() came first; returns the engine it replaced, or the
+  // UNAVAILABLE status after a Shutdown (`engine` is then drained and dropped).
+  absl::StatusOr<std::shared_ptr<engine::Engine>> Attach(std::shared_ptr<engine::Engine> engine,
+                                                         const engine::EngineOptions& options);
   engine::EngineObservers Observers() const;
 
-  mutable absl::Mutex mu_;  // held for a whole load
+  absl::Mutex load_mu_;  // held for a whole load: one at a time
+  std::atomic<bool> loading_{false};
+  mutable absl::Mutex mu_;
   engine::EngineOptions options_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   observability::Metrics* const metrics_;
   EaosServiceImpl* const service_;
 };

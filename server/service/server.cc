@@ -69,36 +69,154 @@ int64_t Millis(absl::Duration d) {
 
 }  // namespace
 
-// What the signal thread asks of the main thread.
+// What the signal thread and the loader ask of the main thread.
 class Control {
  public:
-  enum class Event { kStop, kReload };
+  enum class Event { kStop, kLoaded, kReload };
 
   void Post(Event e) {
     absl::MutexLock lock(&mu_);
-    if (e == Event::kStop) stop_ = true;
-    if (e == Event::kReload) reload_ = true;
+    pending_[static_cast<int>(e)] = true;
   }
   bool stopping() {
     absl::MutexLock lock(&mu_);
-    return stop_;
+    return pending_[static_cast<int>(Event::kStop)];
   }
-  // Blocks until something is posted; a stop wins over a pending reload.
+  // Blocks until something is posted; a stop wins over everything, and stays posted.
   Event Wait() {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
-        +[](Control* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) { return c->stop_ || c->reload_; },
+        +[](Control* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+          return c->pending_[0] || c->pending_[1] || c->pending_[2];
+        },
         this));
-    if (stop_) return Event::kStop;
-    reload_ = false;
-    return Event::kReload;
+    if (pending_[static_cast<int>(Event::kStop)]) return Event::kStop;
+    for (Event e : {Event::kLoaded, Event::kReload}) {
+      if (pending_[static_cast<int>(e)]) {
+        pending_[static_cast<int>(e)] = false;
+        return e;
+      }
+    }
+    return Event::kStop;  // not reached
   }
 
  private:
   absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool reload_ ABSL_GUARDED_BY(mu_) = false;
+  bool pending_[3] ABSL_GUARDED_BY(mu_) = {false, false, false};
 };
+
+namespace {
+
+// SIGTERM, SIGINT and SIGHUP go to a thread of their own that posts them to `control`; every
+// thread created after this inherits the mask. A second stop signal exits at once.
+void HandleSignals(Control* control) {
+  // The set outlives this function: the thread may still be waiting at exit.
+  static sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([control] {
+    bool stopping = false;
+    while (true) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        Log("received SIGHUP, reloading the model");
+        control->Post(Control::Event::kReload);
+      } else if (!stopping) {
+        stopping = true;
+        Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
+        control->Post(Control::Event::kStop);
+      } else {  // a second stop signal cuts the drain short
+        Log("second signal: exiting without finishing in-flight work");
+        std::_Exit(1);
+      }
+    }
+  }).detach();
+}
+
+// Keepalive, connection age, stream and message limits of the main server.
+void ConfigureChannels(const ServerOptions& options, grpc::ServerBuilder* builder) {
+  if (options.max_connection_age != absl::InfiniteDuration()) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                                static_cast<int>(Millis(options.max_connection_age)));
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                                static_cast<int>(Millis(options.max_connection_age_grace)));
+  }
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                              static_cast<int>(Millis(options.keepalive_time)));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                              static_cast<int>(Millis(options.keepalive_timeout)));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              static_cast<int>(Millis(options.min_client_ping_interval)));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, options.max_ping_strikes);
+  builder->SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder->SetMaxSendMessageSize(options.max_message_bytes);
+}
+
+// Where the servers listen, ports resolved.
+struct Listening {
+  std::string main;
+  std::string health;  // empty without --health_listen
+};
+
+// Starts the main server (EaosService, EaosAdmin, health, reflection) and, with --health_listen,
+// the plaintext health-only one.
+absl::StatusOr<Listening> StartServers(const ServerOptions& options, EaosServiceImpl* service,
+                                         AdminServiceImpl* admin, Servers* servers) {
+  // gRPC's built-in health service encodes its messages itself, so nothing puts grpc.health.v1 into
+  // the generated descriptor pool that reflection reads: touch it, or `grpcurl describe` and
+  // reflection-driven calls of the health service fail with "Symbol not found".
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFrom(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen_address, *credentials, &port);
+  ConfigureChannels(options, &builder);
+  builder.RegisterService(service);
+  builder.RegisterService(admin);
+  servers->main = builder.BuildAndStart();
+  if (servers->main == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  Listening where{WithPort(options.listen_address, port), ""};
+  if (!options.health_listen.empty()) {
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                                    &health_port);
+    servers->health = health_builder.BuildAndStart();
+    if (servers->health == nullptr || health_port == 0) {
+      servers->Shutdown(absl::Now());
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", options.health_listen, " (--health_listen)"));
+    }
+    where.health = WithPort(options.health_listen, health_port);
+  }
+  servers->SetHealth(false);
+  return where;
+}
+
+void LogServing(const ServerOptions& options, const v1::ModelInfo& info, absl::Duration took) {
+  Log(absl::StrCat("model ", info.name(), " ", info.version(), " from ",
+                   options.engine.model_dir, " ready on ", info.device(), " (",
+                   info.intra_op_threads(), " threads) in ", absl::FormatDuration(took),
+                   "; max_batch_tokens ", info.limits().max_batch_tokens(),
+                   info.calibration().calibrated()
+                       ? absl::StrCat(" (calibrated: ", info.calibration().budget_bytes() >> 20,
+                                      " MiB budget)")
+                       : " (--max_batch_tokens)",
+                   "; self-test: ", info.self_test().detail(), "; SERVING"));
+}
+
+}  // namespace
 
 void LogReload(const absl::StatusOr<ReloadResult>& result) {
   if (!result.ok()) {
@@ -134,34 +252,8 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
 }
 
 int RunServer(const ServerOptions& options) {
-  // Signals go to a dedicated thread; every thread created from here on inherits the mask. The
-  // set and the control block outlive this function: the thread may still be waiting at exit.
-  static sigset_t signals;
-  static auto* control = new Control;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::thread([] {
-    bool stopping = false;
-    while (true) {
-      int sig = 0;
-      sigwait(&signals, &sig);
-      if (sig == SIGHUP) {
-        Log("received SIGHUP, reloading the model");
-        control->Post(Control::Event::kReload);
-      } else if (!stopping) {
-        stopping = true;
-        Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", ", draining"));
-        control->Post(Control::Event::kStop);
-      } else {  // a second stop signal cuts the drain short
-        Log("second signal: exiting without finishing in-flight work");
-        std::_Exit(1);
-      }
-    }
-  }).detach();
-
+  static auto* control = new Control;  // outlives the signal thread, which is never joined
+  HandleSignals(control);
   if (absl::Status s = ValidateServerOptions(options); !s.ok()) {
     Log(std::string(s.message()));
     return 1;
@@ -170,13 +262,13 @@ int RunServer(const ServerOptions& options) {
   auto registry = std::make_shared<prometheus::Registry>();
   observability::Metrics metrics(registry);
   observability::MetricsHttpServer metrics_http(registry);
-  std::string metrics_at = "disabled";
+  std::string metrics_at = "metrics off";
   if (!options.metrics_address.empty()) {
     if (absl::Status s = metrics_http.Start(options.metrics_address); !s.ok()) {
       Log(absl::StrCat("cannot serve metrics: ", s.message()));
       return 1;
     }
-    metrics_at = WithPort(options.metrics_address, metrics_http.port());
+    metrics_at = absl::StrCat("metrics on ", WithPort(options.metrics_address, metrics_http.port()));
   }
 
   EaosServiceImpl service(&metrics, options.service);
@@ -189,99 +281,63 @@ int RunServer(const ServerOptions& options) {
     }
   };
   AdminServiceImpl admin(&models, options.admin_reload, on_reload);
-  // gRPC's built-in health service encodes its messages itself, so nothing puts grpc.health.v1 into
-  // the generated descriptor pool that reflection reads: touch it, or `grpcurl describe` and
-  // reflection-driven calls of the health service fail with "Symbol not found".
-  (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentialsFrom(options.tls);
-  if (!credentials.ok()) {
-    Log(std::string(credentials.status().message()));
-    return 1;
-  }
-  builder.AddListeningPort(options.listen_address, *credentials, &port);
-  if (options.max_connection_age != absl::InfiniteDuration()) {
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                               static_cast<int>(Millis(options.max_connection_age)));
-    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-                               static_cast<int>(Millis(options.max_connection_age_grace)));
-  }
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
-                             static_cast<int>(Millis(options.keepalive_time)));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                             static_cast<int>(Millis(options.keepalive_timeout)));
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             static_cast<int>(Millis(options.min_client_ping_interval)));
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, options.max_ping_strikes);
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(options.max_message_bytes);
-  builder.RegisterService(&service);
-  builder.RegisterService(&admin);
   Servers servers;
-  servers.main = builder.BuildAndStart();
-  if (servers.main == nullptr || port == 0) {
-    Log(absl::StrCat("cannot listen on ", options.listen_address));
+  absl::StatusOr<Listening> listening = StartServers(options, &service, &admin, &servers);
+  if (!listening.ok()) {
+    Log(std::string(listening.status().message()));
     return 1;
   }
-  std::string health_at;
-  if (!options.health_listen.empty()) {
-    grpc::ServerBuilder health_builder;
-    int health_port = 0;
-    health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
-                                    &health_port);
-    servers.health = health_builder.BuildAndStart();
-    if (servers.health == nullptr || health_port == 0) {
-      Log(absl::StrCat("cannot listen on ", options.health_listen, " (--health_listen)"));
-      servers.Shutdown(absl::Now());
-      return 1;
-    }
-    health_at = absl::StrCat(" health on ", WithPort(options.health_listen, health_port));
-  }
-  servers.SetHealth(false);
   // Tests and scripts read the ports from this line.
-  Log(absl::StrCat("listening on ", WithPort(options.listen_address, port), " metrics on ",
-                   metrics_at, " (", options.tls.mode(), ")", health_at));
+  Log(absl::StrCat("listening on ", listening->main, " ", metrics_at, " (", options.tls.mode(), ")",
+                   listening->health.empty() ? "" : " health on ", listening->health));
 
+  // Loads run on a thread of their own, so that a stop signal never waits for one: the main thread
+  // only waits for events.
   const absl::Time load_start = absl::Now();
-  absl::StatusOr<v1::ModelInfo> info = models.Load();
-  if (!info.ok()) {
-    Log(absl::StrCat("cannot load model from ", options.engine.model_dir, ": ",
-                     info.status().ToString()));
-    servers.Shutdown(absl::Now());
-    return 1;
+  absl::StatusOr<v1::ModelInfo> info;
+  std::thread loader([&] {
+    info = models.Load();
+    control->Post(Control::Event::kLoaded);
+  });
+  std::thread reloader;
+  bool serving = false;
+  for (Control::Event e = control->Wait(); e != Control::Event::kStop; e = control->Wait()) {
+    if (e == Control::Event::kLoaded) {
+      loader.join();
+      if (!info.ok()) {
+        Log(absl::StrCat("cannot load model from ", options.engine.model_dir, ": ",
+                         info.status().ToString()));
+        servers.Shutdown(absl::Now());
+        return 1;
+      }
+      metrics.SetModelInfo(info->name(), info->version(), info->device());
+      servers.SetHealth(true);
+      serving = true;
+      LogServing(options, *info, absl::Now() - load_start);
+    } else if (!serving) {
+      Log("not reloading: the model is still loading");
+    } else if (models.loading()) {
+      Log("not reloading: a reload is already running");
+    } else {
+      if (reloader.joinable()) reloader.join();  // the previous reload, finished
+      reloader = std::thread([&] { on_reload(models.Reload("")); });
+    }
   }
-  if (control->stopping()) {  // asked to stop while loading: never report SERVING
-    servers.Shutdown(absl::Now());
-    models.Shutdown();
-    Log("stopped before serving; exiting");
-    return 0;
-  }
-  metrics.SetModelInfo(info->name(), info->version(), info->device());
-  servers.SetHealth(true);
-  Log(absl::StrCat("model ", info->name(), " ", info->version(), " from ",
-                   options.engine.model_dir, " ready on ", info->device(), " (",
-                   info->intra_op_threads(), " threads) in ",
-                   absl::FormatDuration(absl::Now() - load_start), "; max_batch_tokens ",
-                   info->limits().max_batch_tokens(),
-                   info->calibration().calibrated()
-                       ? absl::StrCat(" (calibrated: ", info->calibration().budget_bytes() >> 20,
-                                      " MiB budget)")
-                       : " (--max_batch_tokens)",
-                   "; self-test: ", info->self_test().detail(), "; SERVING"));
-
-  // Reloads run here, one at a time, while the gRPC threads keep serving.
-  while (control->Wait() == Control::Event::kReload) on_reload(models.Reload(""));
 
   servers.SetHealth(false);
   // Refuses new calls, lets in-flight ones finish until the deadline, then cancels the rest.
-  servers.Shutdown(absl::Now() + options.shutdown_grace);
+  servers.Shutdown(absl::Now() + (serving ? options.shutdown_grace : absl::ZeroDuration()));
   models.Shutdown();
-  Log("drained; exiting");
+  if (models.loading()) {
+    // A load cannot be interrupted (LibTorch, calibration); waiting for it would hold the pod
+    // for minutes. Nothing of it is needed any more.
+    Log(serving ? "drained; exiting without waiting for the model reload in progress"
+                : "stopped before serving; exiting without waiting for the model load");
+    std::_Exit(0);
+  }
+  if (loader.joinable()) loader.join();
+  if (reloader.joinable()) reloader.join();
+  Log(serving ? "drained; exiting" : "stopped before serving; exiting");
   return 0;
 }
 

@@ -246,5 +246,37 @@ TEST_F(Reload, AdminRpcIsRefusedUnlessEnabled) {
   EXPECT_EQ((*server)->Terminate(), 0);
 }
 
+// A load cannot be interrupted (LibTorch, calibration), and a base-size model takes minutes on a
+// CPU: a stop signal must not wait for one, or Kubernetes kills the pod at the end of its grace.
+// --inject_load_delay makes every load that slow.
+TEST(StopDuringALoad, SigtermWhileTheModelLoadsExitsAtOnce) {
+  auto server = ServerProcess::Start({"--inject_load_delay=300s"}, absl::Seconds(60), "listening on");
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->Terminate(absl::Seconds(30)), 0);  // the load alone would take 300 s
+  EXPECT_THAT((*server)->log(), HasSubstr("stopped before serving; exiting without waiting"));
+  EXPECT_THAT((*server)->log(), ::testing::Not(HasSubstr("SERVING")));
+}
+
+TEST(StopDuringALoad, SigtermDuringAReloadDrainsAndExitsWithoutWaitingForIt) {
+  // Startup waits for the delay too; the reload would then take as long again.
+  auto server = ServerProcess::Start({"--inject_load_delay=20s"}, absl::Seconds(120));
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Signal(SIGHUP);
+  ASSERT_TRUE((*server)->WaitForLog("received SIGHUP", absl::Seconds(10)));
+  // While it reloads, the old model serves.
+  client::ClientOptions options;
+  options.target = (*server)->target();
+  auto client = client::Client::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto served = (*client)->Predict({client::MakeItem("during", kTexts[0])});
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_FALSE(served->front().has_error());
+  (*server)->Signal(SIGHUP);  // a second reload is not queued behind the first
+  ASSERT_TRUE((*server)->WaitForLog("not reloading: a reload is already running", absl::Seconds(10)));
+  EXPECT_EQ((*server)->Terminate(absl::Seconds(15)), 0);
+  EXPECT_THAT((*server)->log(),
+              HasSubstr("drained; exiting without waiting for the model reload in progress"));
+}
+
 }  // namespace
 }  // namespace eaos::testing

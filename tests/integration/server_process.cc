@@ -27,7 +27,8 @@ std::string DemoModelDir() {
 std::string ServerBinary() { return EAOS_SERVER_BINARY; }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::vector<std::string>& flags, absl::Duration ready_timeout) {
+    const std::vector<std::string>& flags, absl::Duration ready_timeout,
+    const std::string& ready_text) {
   std::vector<std::string> args = {ServerBinary(), "--model_dir=" + DemoModelDir(),
                                    "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                    "--threads=2"};
@@ -52,7 +53,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   server->pid_ = pid;
   server->reader_ = std::thread([s = server.get(), fd = pipe_fds[0]] { s->ReadLog(fd); });
 
-  if (!server->WaitForLog("SERVING", ready_timeout)) {
+  if (!server->WaitForLog(ready_text, ready_timeout)) {
     if (!server->Running()) {
       server->reader_.join();  // the pipe closed with the process: the log is complete
       int code = 0;

@@ -29,10 +29,12 @@ namespace eaos::testing {
 
 class ServerProcess {
  public:
-  // `flags` are appended to the defaults (model dir = the demo model, loopback ports).
+  // `flags` are appended to the defaults (model dir = the demo model, loopback ports). Returns
+  // once the log shows `ready_text` (default: the model is SERVING).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::vector<std::string>& flags = {},
-      absl::Duration ready_timeout = absl::Seconds(120));
+      absl::Duration ready_timeout = absl::Seconds(120),
+      const std::string& ready_text = "SERVING");
   ~ServerProcess();
 
   // "127.0.0.1:PORT" of the gRPC server and the metrics endpoint.
