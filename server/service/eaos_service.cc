@@ -207,6 +207,7 @@ class EaosServiceImpl::StreamReactor final
         // finished_ first: an OnCancel racing with this must not plan a second Finish.
         finished_ = true;
         actions = Finishing(ToGrpcStatus(NotReady()));
+        final_code_ = actions.finish->error_code();
       } else {
         actions = PlanLocked();
       }
@@ -244,10 +245,10 @@ class EaosServiceImpl::StreamReactor final
   }
 
   void OnCancel() override {
-    gone_->store(true, std::memory_order_relaxed);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
+      gone_->store(true, std::memory_order_relaxed);
       broken_ = true;
       actions = PlanLocked();
     }
@@ -255,10 +256,14 @@ class EaosServiceImpl::StreamReactor final
   }
 
   void OnDone() override {
-    service_->metrics_->RecordRequest(Method::kPredictStream, final_code_, absl::Now() - start_);
     std::shared_ptr<StreamReactor> self;
-    absl::MutexLock lock(&mu_);
-    self = std::move(self_);  // released after the lock, possibly the last reference
+    grpc::StatusCode code;
+    {
+      absl::MutexLock lock(&mu_);
+      code = final_code_;
+      self = std::move(self_);  // released after the lock, possibly the last reference
+    }
+    service_->metrics_->RecordRequest(Method::kPredictStream, code, absl::Now() - start_);
   }
 
  private:
@@ -364,6 +369,7 @@ class EaosServiceImpl::StreamReactor final
       if (!reading_ && !writing_) {
         finished_ = true;
         a.finish = grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled by the client");
+        final_code_ = grpc::StatusCode::CANCELLED;
       }
       return a;
     }
@@ -386,6 +392,7 @@ class EaosServiceImpl::StreamReactor final
     if (reads_done_ && !reading_ && !writing_ && in_flight_ == 0 && outbox_.empty()) {
       finished_ = true;
       a.finish = grpc::Status::OK;
+      final_code_ = grpc::StatusCode::OK;
     }
     return a;
   }
@@ -393,17 +400,14 @@ class EaosServiceImpl::StreamReactor final
   void Act(Actions a) {
     if (a.write) StartWrite(&response_);
     if (a.read) StartRead(&request_);
-    if (a.finish) {
-      final_code_ = a.finish->error_code();
-      Finish(*a.finish);
-    }
+    if (a.finish) Finish(*a.finish);
   }
 
   EaosServiceImpl* const service_;
   const absl::Time start_;
   const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
   CallTraits traits_;
-  grpc::StatusCode final_code_ = grpc::StatusCode::OK;  // written before Finish, read in OnDone
+  grpc::StatusCode final_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;  // what Finish got
 
   v1::PredictStreamRequest request_;    // owned by the outstanding read
   v1::PredictStreamResponse response_;  // owned by the outstanding write
