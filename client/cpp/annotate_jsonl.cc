@@ -181,18 +181,34 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
   std::string output_error;  // guarded by output_mu
   std::atomic<int64_t> items{0};
   std::atomic<int64_t> errors{0};
+  // Cancelled by the caller's cancellation, or by the first failed item with fail_fast.
+  Cancellation stop;
+  const int caller_handle = options.stream.cancellation == nullptr
+                                ? -1
+                                : options.stream.cancellation->Add([&stop] { stop.Cancel(); });
+  absl::Status fail_fast_status;  // guarded by output_mu
   const auto write_line = [&](const eaos::v1::Item& item, const eaos::v1::ItemResult& result) {
     std::string line = FormatResultLine(item, result);
     line.push_back('\n');
-    absl::MutexLock lock(&output_mu);
-    if (output_failed.load()) return;
-    if (std::fwrite(line.data(), 1, line.size(), output) != line.size()) {
-      output_error = absl::StrCat("error writing ", options.output_path, ": ", ErrnoText());
-      output_failed.store(true);
-      return;
+    bool stop_now = false;
+    {
+      absl::MutexLock lock(&output_mu);
+      if (output_failed.load()) return;
+      if (std::fwrite(line.data(), 1, line.size(), output) != line.size()) {
+        output_error = absl::StrCat("error writing ", options.output_path, ": ", ErrnoText());
+        output_failed.store(true);
+        return;
+      }
+      if (result.has_error()) errors.fetch_add(1);
+      items.fetch_add(1);
+      if (options.fail_fast && result.has_error() && fail_fast_status.ok()) {
+        fail_fast_status = absl::AbortedError(
+            absl::StrCat("item ", item.id().empty() ? "(no id)" : item.id(), " failed: ",
+                         result.error().message(), " (--fail_fast)"));
+        stop_now = true;
+      }
     }
-    if (result.has_error()) errors.fetch_add(1);
-    items.fetch_add(1);
+    if (stop_now) stop.Cancel();
   };
 
   // PredictStreamParallel serializes source calls; these are read after it returns.
@@ -201,7 +217,7 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
   absl::Status input_status;
   bool refused = false;
   const ItemSource source = [&](eaos::v1::Item* item) {
-    if (output_failed.load()) return false;
+    if (output_failed.load() || stop.cancelled()) return false;
     std::string line;
     while (ReadLine(input, &line)) {
       ++line_number;
@@ -249,6 +265,7 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
 
   std::atomic<int64_t> retries{0};
   StreamOptions stream = options.stream;
+  stream.cancellation = &stop;
   stream.on_retry = [&](const RetryNotice& notice) {
     retries.fetch_add(1);
     if (options.stream.on_retry) options.stream.on_retry(notice);
@@ -275,6 +292,7 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
 
   streams_done.Notify();
   if (progress_thread.joinable()) progress_thread.join();
+  if (options.stream.cancellation != nullptr) options.stream.cancellation->Remove(caller_handle);
 
   {
     absl::MutexLock lock(&output_mu);
@@ -296,6 +314,10 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
   summary->elapsed = absl::Now() - start;
 
   if (!input_status.ok()) return input_status;
+  {
+    absl::MutexLock lock(&output_mu);
+    if (!fail_fast_status.ok()) return fail_fast_status;
+  }
   if (!stream_status.ok()) return stream_status;
   if (output_failed.load()) {
     absl::MutexLock lock(&output_mu);

@@ -36,6 +36,8 @@ struct AnnotateJsonlOptions {
   std::string input_path = "-";   // "-": standard input
   std::string output_path = "-";  // "-": standard output
   ExistingOutput existing_output = ExistingOutput::kRefuse;
+  // Stop at the first item written with an error (the run then returns ABORTED naming it).
+  bool fail_fast = false;
   int num_streams = 4;
   // Retries, retry notices and cancellation are passed on to Client::PredictStreamParallel.
   StreamOptions stream;
@@ -63,7 +65,7 @@ struct AnnotateJsonlSummary {
 // ParseInputLine). A malformed line stops the reading (items already sent are still answered and
 // written) and is returned as INVALID_ARGUMENT naming the file and line. Otherwise returns the
 // first stream failure (see Client::PredictStreamParallel: CANCELLED after options.stream's
-// cancellation), FAILED_PRECONDITION for a refused run (summary->refused), or an I/O error on the
+// cancellation), ABORTED for a fail_fast stop, FAILED_PRECONDITION for a refused run (summary->refused), or an I/O error on the
 // input or output. Output lines are written whole, each with one write under a lock. *summary is
 // filled in every case.
 absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,

@@ -336,5 +336,29 @@ TEST(AnnotateJsonl, WithRetriesAFailedStreamStillWritesEveryItemOnce) {
   for (const auto& [id, count] : ids) EXPECT_EQ(count, 1) << id;
 }
 
+TEST(AnnotateJsonl, FailFastStopsAtTheFirstFailedItemNamingIt) {
+  StreamBehaviour behaviour;  // answers each item as it comes, in order
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("failfast.jsonl");
+  options.output_path = TempPath("failfast_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
+  options.fail_fast = true;
+  options.num_streams = 1;
+  options.stream.items_per_message = 1;
+  options.stream.max_in_flight = 1;
+  std::string input = "{\"id\": \"first\", \"text\": \"x\"}\n{\"id\": \"b1\", \"text\": \"bad\"}\n";
+  for (int i = 0; i < 1000; ++i) absl::StrAppend(&input, "{\"id\": ", i, ", \"text\": \"x\"}\n");
+  WriteFile(options.input_path, input);
+  AnnotateJsonlSummary summary;
+  const absl::Status status = AnnotateJsonl(*client, options, &summary);
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("item b1 failed: bad text (--fail_fast)"));
+  EXPECT_EQ(summary.errors, 1);
+  EXPECT_LT(summary.items, 100);  // one item in flight at a time: it stops right after b1
+  EXPECT_EQ(static_cast<int64_t>(ReadLines(options.output_path).size()), summary.items);
+}
+
 }  // namespace
 }  // namespace eaos::client

@@ -96,7 +96,11 @@ using RetryCallback = std::function<void(const RetryNotice& notice)>;
 // Stops PredictStreamParallel from another thread (a signal-handling thread): the calls are
 // cancelled, nothing more is read from the source, and the call returns CANCELLED.
 //
-// Thread-safety: Cancel() and cancelled() may be called from any thread at any time.
+// Thread-safety: every method may be called from any thread at any time.
+//
+//   Cancellation cancel;
+//   options.cancellation = &cancel;           // then, from another thread: cancel.Cancel();
+//   int handle = cancel.Add([&] { other.Cancel(); });  // chain: cancelling one cancels the other
 class Cancellation {
  public:
   void Cancel();
@@ -104,11 +108,13 @@ class Cancellation {
   // Waits up to `timeout`; returns true as soon as Cancel() was called.
   bool WaitFor(absl::Duration timeout) const;
 
- private:
-  friend class Client;
-  // Runs `cancel` now if already cancelled, else at Cancel(); returns a handle for Remove().
+  // Runs `cancel` now if already cancelled, else once at Cancel(), under this object's lock (so
+  // it must be short and must not call back into this object); returns a handle for Remove().
+  // Once Remove returns, `cancel` is not running and will not run.
   int Add(std::function<void()> cancel);
   void Remove(int handle);
+
+ private:
 
   mutable absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -127,7 +133,8 @@ struct StreamOptions {
   eaos::v1::PredictOptions options;
   // Deadline of the whole stream; InfiniteFuture() means none.
   absl::Time deadline = absl::InfiniteFuture();
-  // PredictStreamParallel only: retries, and who hears about each one (on a stream's thread).
+  // PredictStreamParallel only: retries, and who hears about each one (on that stream's thread,
+  // so possibly concurrently for different streams; it must return quickly).
   RetryPolicy retry;
   RetryCallback on_retry;
   // PredictStreamParallel only: when set, Cancel() on it ends the call (must outlive it).

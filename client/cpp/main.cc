@@ -55,6 +55,9 @@ ABSL_FLAG(bool, resume, false,
 ABSL_FLAG(bool, overwrite, false,
           "With --output: replace an existing output. Without --resume or --overwrite an "
           "existing non-empty output is refused (exit 2).");
+ABSL_FLAG(bool, fail_fast, false,
+          "With --input: stop at the first item that fails (its error line is written; exit 1) "
+          "instead of writing error lines and going on.");
 ABSL_FLAG(absl::Duration, give_up_after, absl::Minutes(2),
           "With --input: streams that fail with UNAVAILABLE or RESOURCE_EXHAUSTED (server "
           "restart or drain, GOAWAY, full queue), and items refused with those codes, are sent "
@@ -123,7 +126,7 @@ const std::vector<FlagGroup>& FlagGroups() {
       {"Annotation", {"threshold"}},
       {"File mode (--input)",
        {"input", "output", "resume", "overwrite", "streams", "items_per_message", "max_in_flight",
-        "stream_timeout", "progress"}},
+        "stream_timeout", "progress", "fail_fast"}},
       {"Retries (--input)", {"give_up_after", "max_attempts"}},
       {"Server information", {"info", "health", "health_service"}},
   };
@@ -290,6 +293,7 @@ int AnnotateFile(eaos::client::Client& client, const eaos::v1::PredictOptions& p
   } else if (absl::GetFlag(FLAGS_overwrite)) {
     options.existing_output = eaos::client::ExistingOutput::kOverwrite;
   }
+  options.fail_fast = absl::GetFlag(FLAGS_fail_fast);
   const absl::Duration give_up_after = absl::GetFlag(FLAGS_give_up_after);
   options.stream.retry.enabled = give_up_after > absl::ZeroDuration();
   options.stream.retry.give_up_after = give_up_after;

@@ -200,5 +200,20 @@ TEST(ClientCliNoServer, ResumeAndOverwriteAreExclusiveAndNeedAnOutputFile) {
   }
 }
 
+TEST_F(ClientCliTest, FailFastStopsAtTheFirstFailedItemWithExit1) {
+  const std::string input = ::testing::TempDir() + "/cli_fail_fast.jsonl";
+  const std::string output = ::testing::TempDir() + "/cli_fail_fast_out.jsonl";
+  {
+    std::ofstream in(input);
+    in << R"({"id": "empty", "text": ""})" "\n";
+    for (int i = 0; i < 200; ++i) in << R"({"id": ")" << i << R"(", "text": "MC hay"})" "\n";
+  }
+  auto [code, out] = RunCommand(Cli() + " --input=" + input + " --output=" + output +
+                                " --overwrite --fail_fast --streams=1");
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("item empty failed"));
+  EXPECT_THAT(out, HasSubstr("--fail_fast"));
+}
+
 }  // namespace
 }  // namespace eaos::testing
