@@ -469,6 +469,26 @@ TEST(ClientCliFaults, CtrlCWritesWholeLinesPrintsTheSummaryExits130AndResumeFini
   EXPECT_EQ((*server)->Terminate(), 0);
 }
 
+TEST(ClientCliFaults, SigtermToTheCliStopsLikeCtrlCWithExit143) {
+  const Input input = WriteInput("cli_sigterm", kRows);
+  const std::string output = TestPath("cli_sigterm_out.jsonl");
+  auto server = ServerProcess::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto cli = CliProcess::Start(CliFlags((*server)->target(), input, output),
+                               TestPath("cli_sigterm_cli.log"));
+  WaitForLines(output, kRows / 10, cli.get());
+  ASSERT_TRUE(cli->Running()) << cli->log();
+  cli->Signal(SIGTERM);
+  const int code = cli->Wait(absl::Seconds(60));
+  const std::string log = cli->log();
+  EXPECT_EQ(code, 143) << log;
+  const OutputReport partial = CheckOutput(output, input.ids);
+  EXPECT_TRUE(partial.ends_with_newline);
+  EXPECT_EQ(partial.bad_rows + partial.duplicates, 0) << partial.ToString();
+  EXPECT_EQ(partial.rows, SummaryField(log, "items")) << log;
+  EXPECT_EQ((*server)->Terminate(), 0);
+}
+
 TEST(ClientCliFaults, GivesUpWithExit1WhenNoServerComesBack) {
   const Input input = WriteInput("giveup", 100);
   const std::string output = TestPath("giveup_out.jsonl");
