@@ -108,8 +108,9 @@ constexpr char kUsage[] =
 
 Exit status: 0 when every item was answered (items that failed are reported in
 their lines and counted in the summary's errors=), 1 when a call fails, the
-retries give up or the input is malformed, 2 on bad usage (unknown flag, bad
-value, refused output), 130 after Ctrl-C (SIGINT), 143 after SIGTERM.)";
+retries give up, the input is malformed or --fail_fast stopped the run, 2 on
+bad usage (unknown flag, bad value, no such input, refused output), 130 after
+Ctrl-C (SIGINT), 143 after SIGTERM.)";
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
