@@ -63,11 +63,11 @@ struct AnnotateJsonlSummary {
 // Runs the whole file. Blank input lines are skipped. A line whose text is missing, null or not a
 // string is written as an INVALID_ARGUMENT error line without calling the server (see
 // ParseInputLine). A malformed line stops the reading (items already sent are still answered and
-// written) and is returned as INVALID_ARGUMENT naming the file and line. Otherwise returns the
+// written) and is returned as INVALID_ARGUMENT naming the file and line. Otherwise returns
+// ABORTED for a fail_fast stop, FAILED_PRECONDITION for a refused run (summary->refused), the
 // first stream failure (see Client::PredictStreamParallel: CANCELLED after options.stream's
-// cancellation), ABORTED for a fail_fast stop, FAILED_PRECONDITION for a refused run (summary->refused), or an I/O error on the
-// input or output. Output lines are written whole, each with one write under a lock. *summary is
-// filled in every case.
+// cancellation), or an I/O error on the input or output. Output lines are written whole, each
+// with one write under a lock. *summary is filled in every case.
 absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
                            AnnotateJsonlSummary* summary);
 

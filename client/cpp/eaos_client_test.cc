@@ -333,7 +333,8 @@ StreamOptions FastRetries() {
 
 TEST(ClientPredictStreamParallel, RetriesAFailedStreamResendingOnlyWhatWasNotAnswered) {
   StreamBehaviour behaviour = OutOfOrderPacked(/*answer_at=*/4, /*results_per_message=*/2);
-  behaviour.fail_after_items = 20;  // the first stream dies RESOURCE_EXHAUSTED with items unanswered
+  // The first stream dies RESOURCE_EXHAUSTED with items unanswered.
+  behaviour.fail_after_items = 20;
   behaviour.fail_stream = 0;
   FakeEaosServer server(behaviour);
   std::unique_ptr<Client> client = Connect(server);
