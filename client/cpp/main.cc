@@ -301,15 +301,30 @@ int AnnotateFile(eaos::client::Client& client, const eaos::v1::PredictOptions& p
   options.stream.retry.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.stream.cancellation = cancellation;
   const bool progress = absl::GetFlag(FLAGS_progress) || isatty(STDERR_FILENO);
-  absl::Mutex stderr_mu;
+  // One line per retry, except that lines within a second of the last one printed (streams
+  // backing off together, a queue that stays full) are counted into the next line instead.
+  absl::Mutex retry_mu;
+  absl::Time last_retry_line = absl::InfinitePast();  // guarded by retry_mu
+  int64_t unprinted_retries = 0;                      // guarded by retry_mu
   options.stream.on_retry = [&](const eaos::client::RetryNotice& notice) {
-    const std::string line = absl::StrFormat(
-        "%seaos-client: retrying in %.1fs (%s: %s); stream %d, attempt %d, %d items to resend\n",
+    absl::MutexLock lock(&retry_mu);
+    const absl::Time now = absl::Now();
+    if (now - last_retry_line < absl::Seconds(1)) {
+      ++unprinted_retries;
+      return;
+    }
+    std::string line = absl::StrFormat(
+        "%seaos-client: retrying in %.1fs (%s: %s); stream %d, attempt %d, %d items to resend",
         progress ? "\n" : "", absl::ToDoubleSeconds(notice.delay),
         absl::StatusCodeToString(notice.reason.code()), notice.reason.message(), notice.stream,
         notice.attempt, notice.resend);
-    absl::MutexLock lock(&stderr_mu);
+    if (unprinted_retries > 0) {
+      absl::StrAppend(&line, " (and ", unprinted_retries, " more retries since the last line)");
+    }
+    line.push_back('\n');
     std::fputs(line.c_str(), stderr);
+    last_retry_line = now;
+    unprinted_retries = 0;
   };
   options.num_streams = absl::GetFlag(FLAGS_streams);
   options.stream.items_per_message = absl::GetFlag(FLAGS_items_per_message);
