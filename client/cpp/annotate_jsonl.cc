@@ -1,6 +1,7 @@
 #include "client/cpp/annotate_jsonl.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -8,14 +9,18 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "client/cpp/jsonl.h"
 
@@ -71,6 +76,39 @@ absl::Status ErrnoError(absl::string_view what) {
   return absl::ErrnoToStatus(error, what);
 }
 
+// Ids of the result lines in `path`, an output being resumed. A last line without its newline was
+// torn by a run that died while writing it: it is cut off (its item is annotated again). Returns
+// FAILED_PRECONDITION when another line is not a result line (not this tool's output).
+absl::Status ReadDoneIds(const std::string& path, absl::flat_hash_set<std::string>* ids) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoError(absl::StrCat("cannot read --output ", path, " to resume it"));
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return ErrnoError(absl::StrCat("error reading --output ", path));
+  in.close();
+  const size_t whole = contents.rfind('\n') == std::string::npos ? 0 : contents.rfind('\n') + 1;
+  if (whole < contents.size()) {
+    if (truncate(path.c_str(), static_cast<off_t>(whole)) != 0) {
+      return ErrnoError(absl::StrCat("cannot cut the torn last line of --output ", path));
+    }
+    contents.resize(whole);
+  }
+  int64_t line_number = 0;
+  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (IsBlank(line)) continue;
+    absl::StatusOr<std::string> id = ParseOutputId(line);
+    if (!id.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot resume --output ", path, ": line ", line_number,
+                       " is not a result line of eaos-client (", id.status().message(),
+                       "); use --overwrite or a new --output"));
+    }
+    ids->insert(*std::move(id));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
@@ -81,13 +119,17 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
   std::ifstream input_file;
   if (!from_stdin) {
     input_file.open(options.input_path, std::ios::binary);
-    if (!input_file) return ErrnoError(absl::StrCat("cannot open input ", options.input_path));
+    if (!input_file) {
+      absl::Status status = ErrnoError(absl::StrCat("cannot open input ", options.input_path));
+      summary->refused = absl::IsNotFound(status);  // a path the caller mistyped
+      return status;
+    }
   }
   std::istream& input = from_stdin ? std::cin : input_file;
 
   const bool to_stdout = options.output_path == "-";
   if (!from_stdin && !to_stdout) {
-    // Opening the output truncates it: never when it is the input itself.
+    // Opening the output may truncate it: never when it is the input itself.
     struct stat in_stat{}, out_stat{};
     if (stat(options.input_path.c_str(), &in_stat) == 0 &&
         stat(options.output_path.c_str(), &out_stat) == 0 && in_stat.st_dev == out_stat.st_dev &&
@@ -96,34 +138,119 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
           "--output ", options.output_path, " is the input file; refusing to overwrite it"));
     }
   }
-  std::FILE* output = to_stdout ? stdout : std::fopen(options.output_path.c_str(), "wb");
-  if (output == nullptr)
-    return ErrnoError(absl::StrCat("cannot open output ", options.output_path));
 
-  const std::optional<int64_t> total =
+  absl::flat_hash_set<std::string> done_ids;
+  bool append = false;
+  if (struct stat out_stat{}; !to_stdout && stat(options.output_path.c_str(), &out_stat) == 0 &&
+                              S_ISREG(out_stat.st_mode) && out_stat.st_size > 0) {
+    switch (options.existing_output) {
+      case ExistingOutput::kRefuse:
+        summary->refused = true;
+        return absl::FailedPreconditionError(absl::StrCat(
+            "--output ", options.output_path, " exists and is not empty (", out_stat.st_size,
+            " bytes); pass --resume to skip the ids already in it and add the rest, or "
+            "--overwrite to replace it"));
+      case ExistingOutput::kResume: {
+        absl::Status status = ReadDoneIds(options.output_path, &done_ids);
+        if (!status.ok()) {
+          summary->refused = absl::IsFailedPrecondition(status);
+          return status;
+        }
+        append = true;
+        break;
+      }
+      case ExistingOutput::kOverwrite:
+        break;
+    }
+  }
+  std::FILE* output =
+      to_stdout ? stdout : std::fopen(options.output_path.c_str(), append ? "ab" : "wb");
+  if (output == nullptr) {
+    return ErrnoError(absl::StrCat("cannot open output ", options.output_path));
+  }
+  summary->started = true;
+
+  std::optional<int64_t> total =
       options.progress != nullptr ? CountItems(options.input_path) : std::nullopt;
+  if (total.has_value()) *total = std::max<int64_t>(0, *total - done_ids.size());
   const absl::Time start = absl::Now();
 
-  // Set by the sink when writing fails; the source then stops reading.
+  // Result lines are written whole, one at a time, by the sink and (local errors) the source.
+  absl::Mutex output_mu;
   std::atomic<bool> output_failed{false};
-  std::string output_error;  // written once by the sink, read after the streams end
+  std::string output_error;  // guarded by output_mu
+  std::atomic<int64_t> items{0};
+  std::atomic<int64_t> errors{0};
+  // Cancelled by the caller's cancellation, or by the first failed item with fail_fast.
+  Cancellation stop;
+  const int caller_handle = options.stream.cancellation == nullptr
+                                ? -1
+                                : options.stream.cancellation->Add([&stop] { stop.Cancel(); });
+  absl::Status fail_fast_status;  // guarded by output_mu
+  const auto write_line = [&](const eaos::v1::Item& item, const eaos::v1::ItemResult& result) {
+    std::string line = FormatResultLine(item, result);
+    line.push_back('\n');
+    bool stop_now = false;
+    {
+      absl::MutexLock lock(&output_mu);
+      if (output_failed.load()) return;
+      if (std::fwrite(line.data(), 1, line.size(), output) != line.size()) {
+        output_error = absl::StrCat("error writing ", options.output_path, ": ", ErrnoText());
+        output_failed.store(true);
+        return;
+      }
+      if (result.has_error()) errors.fetch_add(1);
+      items.fetch_add(1);
+      if (options.fail_fast && result.has_error() && fail_fast_status.ok()) {
+        fail_fast_status = absl::AbortedError(
+            absl::StrCat("item ", item.id().empty() ? "(no id)" : item.id(), " failed: ",
+                         result.error().message(), " (--fail_fast)"));
+        stop_now = true;
+      }
+    }
+    if (stop_now) stop.Cancel();
+  };
 
   // PredictStreamParallel serializes source calls; these are read after it returns.
   int64_t line_number = 0;
+  int64_t skipped = 0;
   absl::Status input_status;
+  bool refused = false;
   const ItemSource source = [&](eaos::v1::Item* item) {
-    if (output_failed.load()) return false;
+    if (output_failed.load() || stop.cancelled()) return false;
     std::string line;
     while (ReadLine(input, &line)) {
       ++line_number;
       if (IsBlank(line)) continue;
-      absl::StatusOr<eaos::v1::Item> parsed = ParseItemLine(line, line_number);
+      absl::StatusOr<InputLine> parsed = ParseInputLine(line, line_number);
       if (!parsed.ok()) {
         input_status =
             absl::InvalidArgumentError(absl::StrCat(input_name, ": ", parsed.status().message()));
         return false;
       }
-      *item = *std::move(parsed);
+      if (!done_ids.empty()) {
+        if (parsed->item.id().empty()) {
+          refused = true;
+          input_status = absl::FailedPreconditionError(absl::StrCat(
+              input_name, ": line ", line_number, " has no \"id\": --resume skips the ids already "
+              "in ", options.output_path, ", so every input line needs one; add ids, or use "
+              "--overwrite or a new --output"));
+          return false;
+        }
+        if (done_ids.contains(parsed->item.id())) {
+          ++skipped;
+          continue;
+        }
+      }
+      if (!parsed->text_error.ok()) {  // answered here, never sent
+        eaos::v1::ItemResult result;
+        result.set_id(parsed->item.id());
+        result.mutable_error()->set_code(static_cast<int>(parsed->text_error.code()));
+        result.mutable_error()->set_message(std::string(parsed->text_error.message()));
+        write_line(parsed->item, result);
+        continue;
+      }
+      *item = std::move(parsed->item);
       return true;
     }
     if (input.bad()) {
@@ -132,20 +259,16 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
     }
     return false;
   };
-
-  std::atomic<int64_t> items{0};
-  std::atomic<int64_t> errors{0};
   const ItemResultSink sink = [&](eaos::v1::Item item, eaos::v1::ItemResult result) {
-    if (output_failed.load()) return;
-    std::string line = FormatResultLine(item, result);
-    line.push_back('\n');
-    if (std::fwrite(line.data(), 1, line.size(), output) != line.size()) {
-      output_error = absl::StrCat("error writing ", options.output_path, ": ", ErrnoText());
-      output_failed.store(true);
-      return;
-    }
-    if (result.has_error()) errors.fetch_add(1);
-    items.fetch_add(1);
+    write_line(item, result);
+  };
+
+  std::atomic<int64_t> retries{0};
+  StreamOptions stream = options.stream;
+  stream.cancellation = &stop;
+  stream.on_retry = [&](const RetryNotice& notice) {
+    retries.fetch_add(1);
+    if (options.stream.on_retry) options.stream.on_retry(notice);
   };
 
   absl::Notification streams_done;
@@ -165,35 +288,50 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
   }
 
   const absl::Status stream_status =
-      client.PredictStreamParallel(options.num_streams, source, sink, options.stream);
+      client.PredictStreamParallel(options.num_streams, source, sink, stream);
 
   streams_done.Notify();
   if (progress_thread.joinable()) progress_thread.join();
+  if (options.stream.cancellation != nullptr) options.stream.cancellation->Remove(caller_handle);
 
-  if (!output_failed.load() && std::fflush(output) != 0) {
-    output_error = absl::StrCat("error writing ", options.output_path, ": ", ErrnoText());
-    output_failed.store(true);
-  }
-  if (!to_stdout && std::fclose(output) != 0 && !output_failed.load()) {
-    output_error = absl::StrCat("error closing ", options.output_path, ": ", ErrnoText());
-    output_failed.store(true);
+  {
+    absl::MutexLock lock(&output_mu);
+    if (!output_failed.load() && std::fflush(output) != 0) {
+      output_error = absl::StrCat("error writing ", options.output_path, ": ", ErrnoText());
+      output_failed.store(true);
+    }
+    if (!to_stdout && std::fclose(output) != 0 && !output_failed.load()) {
+      output_error = absl::StrCat("error closing ", options.output_path, ": ", ErrnoText());
+      output_failed.store(true);
+    }
   }
 
   summary->items = items.load();
   summary->errors = errors.load();
+  summary->skipped = skipped;
+  summary->retries = retries.load();
+  summary->refused = refused;
   summary->elapsed = absl::Now() - start;
 
-  if (!stream_status.ok()) return stream_status;
   if (!input_status.ok()) return input_status;
-  if (output_failed.load()) return absl::DataLossError(output_error);
+  {
+    absl::MutexLock lock(&output_mu);
+    if (!fail_fast_status.ok()) return fail_fast_status;
+  }
+  if (!stream_status.ok()) return stream_status;
+  if (output_failed.load()) {
+    absl::MutexLock lock(&output_mu);
+    return absl::DataLossError(output_error);
+  }
   return absl::OkStatus();
 }
 
 std::string FormatSummary(const AnnotateJsonlSummary& summary) {
   const double seconds = absl::ToDoubleSeconds(summary.elapsed);
   const double rate = seconds > 0 ? static_cast<double>(summary.items) / seconds : 0.0;
-  return absl::StrFormat("items=%d errors=%d seconds=%.2f items/s=%.1f", summary.items,
-                         summary.errors, seconds, rate);
+  return absl::StrFormat("items=%d skipped=%d errors=%d retries=%d seconds=%.2f items/s=%.1f",
+                         summary.items, summary.skipped, summary.errors, summary.retries, seconds,
+                         rate);
 }
 
 }  // namespace eaos::client

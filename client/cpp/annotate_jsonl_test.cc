@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/cpp/internal/fake_eaos_service.h"
 #include "client/cpp/jsonl.h"
@@ -81,6 +82,7 @@ TEST(AnnotateJsonl, WritesOneResultLinePerInputLine) {
   AnnotateJsonlOptions options;
   options.input_path = TempPath("in.jsonl");
   options.output_path = TempPath("out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
   options.num_streams = 3;
   options.stream.items_per_message = 7;
   WriteFile(options.input_path, input);
@@ -118,6 +120,7 @@ TEST(AnnotateJsonl, StopsAtAMalformedLineNamingFileAndLine) {
   AnnotateJsonlOptions options;
   options.input_path = TempPath("malformed.jsonl");
   options.output_path = TempPath("malformed_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
   options.num_streams = 2;
   WriteFile(options.input_path,
             "{\"id\": \"a\", \"text\": \"một\"}\n"
@@ -144,6 +147,7 @@ TEST(AnnotateJsonl, ReturnsTheStreamFailure) {
   AnnotateJsonlOptions options;
   options.input_path = TempPath("fail.jsonl");
   options.output_path = TempPath("fail_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
   std::string input;
   for (int i = 0; i < 200; ++i) absl::StrAppend(&input, "{\"id\": ", i, ", \"text\": \"x\"}\n");
   WriteFile(options.input_path, input);
@@ -173,6 +177,7 @@ TEST(AnnotateJsonl, DrawsProgressAgainstTheLineCount) {
   AnnotateJsonlOptions options;
   options.input_path = TempPath("progress.jsonl");
   options.output_path = TempPath("progress_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
   std::string input;
   for (int i = 0; i < 50; ++i) absl::StrAppend(&input, "{\"id\": ", i, ", \"text\": \"x\"}\n\n");
   WriteFile(options.input_path, input);
@@ -194,7 +199,165 @@ TEST(FormatSummary, ListsItemsErrorsSecondsAndRate) {
   summary.items = 1000;
   summary.errors = 3;
   summary.elapsed = absl::Seconds(4);
-  EXPECT_EQ(FormatSummary(summary), "items=1000 errors=3 seconds=4.00 items/s=250.0");
+  summary.skipped = 7;
+  summary.retries = 2;
+  EXPECT_EQ(FormatSummary(summary),
+            "items=1000 skipped=7 errors=3 retries=2 seconds=4.00 items/s=250.0");
+}
+
+// id -> the number of output lines with that id.
+absl::flat_hash_map<std::string, int> IdsOf(const std::vector<std::string>& lines) {
+  absl::flat_hash_map<std::string, int> ids;
+  for (const std::string& line : lines) {
+    google::protobuf::Struct object;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &object).ok()) << line;
+    ++ids[object.fields().at("id").string_value()];
+  }
+  return ids;
+}
+
+TEST(AnnotateJsonl, WritesLinesWithoutAStringTextAsErrorsAndGoesOn) {
+  FakeEaosServer server(OutOfOrder());
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("texts.jsonl");
+  options.output_path = TempPath("texts_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
+  WriteFile(options.input_path,
+            "{\"id\": \"a\", \"text\": \"một\"}\n"
+            "{\"id\": \"null\", \"text\": null}\n"
+            "{\"id\": \"missing\"}\n"
+            "{\"id\": \"number\", \"text\": 7}\n"
+            "{\"id\": \"b\", \"text\": \"hai\"}\n");
+  AnnotateJsonlSummary summary;
+  ASSERT_TRUE(AnnotateJsonl(*client, options, &summary).ok());
+  EXPECT_EQ(summary.items, 5);
+  EXPECT_EQ(summary.errors, 3);
+  EXPECT_EQ(server.stats().items_received, 2);  // the three are answered without a call
+  for (const std::string& line : ReadLines(options.output_path)) {
+    if (absl::StrContains(line, "\"id\":\"a\"") || absl::StrContains(line, "\"id\":\"b\"")) {
+      EXPECT_THAT(line, ::testing::Not(HasSubstr("\"error\"")));
+    } else {
+      EXPECT_THAT(line, HasSubstr("\"error\":{\"code\":3,"));
+    }
+  }
+}
+
+TEST(AnnotateJsonl, RefusesAnExistingOutputWithoutResumeOrOverwriteAndKeepsIt) {
+  FakeEaosServer server(OutOfOrder());
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("refuse.jsonl");
+  options.output_path = TempPath("refuse_out.jsonl");
+  WriteFile(options.input_path, "{\"id\": \"a\", \"text\": \"một\"}\n");
+  WriteFile(options.output_path, "earlier results\n");
+  AnnotateJsonlSummary summary;
+  const absl::Status status = AnnotateJsonl(*client, options, &summary);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("--resume"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("--overwrite"));
+  EXPECT_TRUE(summary.refused);
+  EXPECT_FALSE(summary.started);
+  EXPECT_EQ(ReadLines(options.output_path), std::vector<std::string>{"earlier results"});
+  EXPECT_EQ(server.stats().streams, 0);
+
+  options.existing_output = ExistingOutput::kOverwrite;
+  ASSERT_TRUE(AnnotateJsonl(*client, options, &summary).ok());
+  EXPECT_EQ(IdsOf(ReadLines(options.output_path)).size(), 1u);
+}
+
+TEST(AnnotateJsonl, ResumeCutsATornLastLineAndSkipsTheIdsAlreadyWritten) {
+  FakeEaosServer server(OutOfOrder());
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("resume.jsonl");
+  options.output_path = TempPath("resume_out.jsonl");
+  std::string input;
+  for (int i = 0; i < 100; ++i) absl::StrAppend(&input, "{\"id\": ", i, ", \"text\": \"x\"}\n");
+  WriteFile(options.input_path, input);
+  // Ids 0..9 done, and id 10 torn in the middle of its line.
+  std::string earlier;
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&earlier, "{\"id\":\"", i, "\",\"text\":\"x\",\"predictions\":[]}\n");
+  }
+  earlier.append("{\"id\":\"10\",\"text\":\"x\",\"predic");
+  WriteFile(options.output_path, earlier);
+  options.existing_output = ExistingOutput::kResume;
+
+  AnnotateJsonlSummary summary;
+  ASSERT_TRUE(AnnotateJsonl(*client, options, &summary).ok());
+  EXPECT_EQ(summary.skipped, 10);
+  EXPECT_EQ(summary.items, 90);
+  const absl::flat_hash_map<std::string, int> ids = IdsOf(ReadLines(options.output_path));
+  EXPECT_EQ(ids.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(ids.at(absl::StrCat(i)), 1) << i;
+}
+
+TEST(AnnotateJsonl, ResumeRefusesInputLinesWithoutIds) {
+  FakeEaosServer server(OutOfOrder());
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("noid.jsonl");
+  options.output_path = TempPath("noid_out.jsonl");
+  WriteFile(options.input_path, "{\"id\": \"a\", \"text\": \"x\"}\n{\"text\": \"y\"}\n");
+  WriteFile(options.output_path, "{\"id\":\"a\",\"text\":\"x\",\"predictions\":[]}\n");
+  options.existing_output = ExistingOutput::kResume;
+  AnnotateJsonlSummary summary;
+  const absl::Status status = AnnotateJsonl(*client, options, &summary);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("line 2 has no \"id\""));
+  EXPECT_TRUE(summary.refused);
+  EXPECT_EQ(ReadLines(options.output_path).size(), 1u);
+}
+
+TEST(AnnotateJsonl, WithRetriesAFailedStreamStillWritesEveryItemOnce) {
+  StreamBehaviour behaviour = OutOfOrder();
+  behaviour.fail_after_items = 10;
+  behaviour.fail_stream = 0;
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("retry.jsonl");
+  options.output_path = TempPath("retry_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
+  options.num_streams = 2;
+  options.stream.retry.enabled = true;
+  options.stream.retry.initial_backoff = absl::Milliseconds(1);
+  options.stream.retry.max_backoff = absl::Milliseconds(2);
+  std::string input;
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&input, "{\"id\": ", i, ", \"text\": \"x\"}\n");
+  WriteFile(options.input_path, input);
+  AnnotateJsonlSummary summary;
+  ASSERT_TRUE(AnnotateJsonl(*client, options, &summary).ok());
+  EXPECT_EQ(summary.items, 300);
+  EXPECT_EQ(summary.retries, 1);
+  const absl::flat_hash_map<std::string, int> ids = IdsOf(ReadLines(options.output_path));
+  EXPECT_EQ(ids.size(), 300u);
+  for (const auto& [id, count] : ids) EXPECT_EQ(count, 1) << id;
+}
+
+TEST(AnnotateJsonl, FailFastStopsAtTheFirstFailedItemNamingIt) {
+  StreamBehaviour behaviour;  // answers each item as it comes, in order
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  AnnotateJsonlOptions options;
+  options.input_path = TempPath("failfast.jsonl");
+  options.output_path = TempPath("failfast_out.jsonl");
+  options.existing_output = ExistingOutput::kOverwrite;
+  options.fail_fast = true;
+  options.num_streams = 1;
+  options.stream.items_per_message = 1;
+  options.stream.max_in_flight = 1;
+  std::string input = "{\"id\": \"first\", \"text\": \"x\"}\n{\"id\": \"b1\", \"text\": \"bad\"}\n";
+  for (int i = 0; i < 1000; ++i) absl::StrAppend(&input, "{\"id\": ", i, ", \"text\": \"x\"}\n");
+  WriteFile(options.input_path, input);
+  AnnotateJsonlSummary summary;
+  const absl::Status status = AnnotateJsonl(*client, options, &summary);
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("item b1 failed: bad text (--fail_fast)"));
+  EXPECT_EQ(summary.errors, 1);
+  EXPECT_LT(summary.items, 100);  // one item in flight at a time: it stops right after b1
+  EXPECT_EQ(static_cast<int64_t>(ReadLines(options.output_path).size()), summary.items);
 }
 
 }  // namespace

@@ -2,8 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <deque>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <sstream>
 #include <tuple>
 #include <thread>
@@ -22,6 +27,10 @@ absl::Status ValidateClientOptions(const ClientOptions& options) {
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("timeout must be positive, got ", absl::FormatDuration(options.timeout)));
+  }
+  if (options.min_reconnect_backoff <= absl::ZeroDuration() ||
+      options.max_reconnect_backoff < options.min_reconnect_backoff) {
+    return absl::InvalidArgumentError("reconnect backoffs must be positive, min <= max");
   }
   if (options.max_message_bytes <= 0) {
     return absl::InvalidArgumentError(
@@ -63,11 +72,31 @@ absl::Status ValidateStreamOptions(const StreamOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("items_per_message must be at least 1, got ", options.items_per_message));
   }
+  if (options.retry.enabled &&
+      (options.retry.initial_backoff <= absl::ZeroDuration() ||
+       options.retry.max_backoff < options.retry.initial_backoff ||
+       !(options.retry.multiplier >= 1.0) || options.retry.max_attempts < 0)) {
+    return absl::InvalidArgumentError(
+        "retry needs 0 < initial_backoff <= max_backoff, multiplier >= 1, max_attempts >= 0");
+  }
   if (options.max_in_flight < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_in_flight must be at least 1, got ", options.max_in_flight));
   }
   return absl::OkStatus();
+}
+
+bool IsRetryable(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kResourceExhausted;
+}
+
+// The wait before retry number `n` (from 0): random in [b/2, b] (see RetryPolicy).
+absl::Duration Backoff(const RetryPolicy& policy, int n, std::mt19937_64& random) {
+  const double upper =
+      std::min(absl::ToDoubleSeconds(policy.initial_backoff) *
+                   std::pow(policy.multiplier, std::min(n, 64)),
+               absl::ToDoubleSeconds(policy.max_backoff));
+  return absl::Seconds(std::uniform_real_distribution<double>(upper / 2, upper)(random));
 }
 
 }  // namespace
@@ -77,6 +106,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (absl::Status status = ValidateClientOptions(options); !status.ok()) return status;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  const auto ms = [](absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); };
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ms(options.min_reconnect_backoff));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, ms(options.min_reconnect_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ms(options.max_reconnect_backoff));
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ChannelCredentialsFrom(options.tls, &args);
   if (!credentials.ok()) return credentials.status();
@@ -176,6 +209,7 @@ absl::Status Client::PredictStreamParallel(int num_streams, const ItemSource& so
         absl::StrCat("num_streams must be at least 1, got ", num_streams));
   }
   if (absl::Status status = ValidateStreamOptions(options); !status.ok()) return status;
+  const RetryPolicy& retry = options.retry;
 
   absl::Mutex source_mu;
   bool exhausted = false;  // guarded by source_mu
@@ -191,24 +225,97 @@ absl::Status Client::PredictStreamParallel(int num_streams, const ItemSource& so
     sink(std::move(item), std::move(result));
   };
 
-  // All live until every thread is joined, so Cancel() may reach any of them.
-  std::vector<std::unique_ptr<internal::StreamCall>> calls;
-  calls.reserve(num_streams);
-  for (int i = 0; i < num_streams; ++i) {
-    calls.push_back(std::make_unique<internal::StreamCall>(
-        stub_.get(), options, options_.wait_for_ready, /*keep_texts=*/true));
-  }
-
+  // Cancelled on the first failure or by the caller: cancels every live call, ends every backoff.
+  Cancellation stop;
+  const int caller_handle = options.cancellation == nullptr
+                                ? -1
+                                : options.cancellation->Add([&stop] { stop.Cancel(); });
   absl::Mutex error_mu;
   absl::Status first_error;  // guarded by error_mu
+  const auto fail = [&](absl::Status status) {
+    {
+      absl::MutexLock lock(&error_mu);
+      if (!first_error.ok()) return;  // a consequence of the first failure
+      first_error = std::move(status);
+    }
+    stop.Cancel();
+  };
+
+  // One stream slot: streams one after another until the work is done, it gives up, or `stop`.
   auto run_one = [&](int index) {
-    absl::Status status = calls[index]->Run(shared_source, shared_sink);
-    if (status.ok()) return;
-    absl::MutexLock lock(&error_mu);
-    if (!first_error.ok()) return;  // a consequence of the first failure (cancelled)
-    first_error = std::move(status);
-    for (int other = 0; other < num_streams; ++other) {
-      if (other != index) calls[other]->Cancel();
+    std::deque<eaos::v1::Item> backlog;  // to send before taking new items from the source
+    int failures = 0;                    // attempts in a row without an item answered
+    absl::Time last_progress = absl::Now();
+    std::mt19937_64 random(std::random_device{}() + static_cast<uint64_t>(index));
+    while (true) {
+      // A refused item: the stream takes no more items, and its work is resent after a backoff.
+      std::atomic<bool> stop_taking{false};
+      std::atomic<bool> progressed{false};
+      std::vector<eaos::v1::Item> refused;  // the sink's (one call at a time); read after Run
+      absl::Status refusal;
+      const ItemSource call_source = [&](eaos::v1::Item* item) {
+        if (stop_taking.load()) return false;
+        if (!backlog.empty()) {
+          *item = std::move(backlog.front());
+          backlog.pop_front();
+          return true;
+        }
+        return shared_source(item);
+      };
+      const ItemResultSink call_sink = [&](eaos::v1::Item item, eaos::v1::ItemResult result) {
+        const auto code = static_cast<absl::StatusCode>(result.error().code());
+        if (retry.enabled && result.has_error() && IsRetryable(code)) {
+          if (refused.empty()) refusal = absl::Status(code, result.error().message());
+          refused.push_back(std::move(item));
+          stop_taking.store(true);
+          return;
+        }
+        progressed.store(true);
+        shared_sink(std::move(item), std::move(result));
+      };
+      internal::StreamCall call(stub_.get(), options, options_.wait_for_ready,
+                                /*keep_texts=*/true);
+      const int handle = stop.Add([&call] { call.Cancel(); });
+      const absl::Status status = call.Run(call_source, call_sink);
+      stop.Remove(handle);
+      if (stop.cancelled()) return;
+      if (!retry.enabled || (!status.ok() && !IsRetryable(status.code()))) {
+        if (!status.ok()) fail(status);
+        return;
+      }
+
+      // Sent again first, in the order they were first taken.
+      std::vector<eaos::v1::Item> again = call.TakeUnanswered();
+      for (eaos::v1::Item& item : refused) again.push_back(std::move(item));
+      backlog.insert(backlog.begin(), std::make_move_iterator(again.begin()),
+                     std::make_move_iterator(again.end()));
+      // OK means the call's source ran dry: the shared one, or this slot stopped taking (and
+      // then something was refused, so the backlog is not empty).
+      if (status.ok() && backlog.empty()) return;
+
+      const absl::Status reason = status.ok() ? refusal : status;
+      const absl::Time now = absl::Now();
+      if (progressed.load()) {
+        failures = 0;
+        last_progress = now;
+      }
+      ++failures;
+      if ((retry.max_attempts > 0 && failures >= retry.max_attempts) ||
+          now - last_progress >= retry.give_up_after) {
+        fail(absl::Status(reason.code(),
+                          absl::StrCat("gave up after ", failures, " attempts in ",
+                                       absl::FormatDuration(absl::Trunc(now - last_progress,
+                                                                        absl::Milliseconds(100))),
+                                       " without an answer (", backlog.size(),
+                                       " items unanswered): ", reason.message())));
+        return;
+      }
+      const absl::Duration delay = Backoff(retry, failures - 1, random);
+      if (options.on_retry) {
+        options.on_retry(RetryNotice{index, failures, reason, delay,
+                                     static_cast<int64_t>(backlog.size())});
+      }
+      if (stop.WaitFor(delay)) return;
     }
   };
 
@@ -217,9 +324,50 @@ absl::Status Client::PredictStreamParallel(int num_streams, const ItemSource& so
   for (int i = 1; i < num_streams; ++i) threads.emplace_back(run_one, i);
   run_one(0);
   for (std::thread& thread : threads) thread.join();
+  if (options.cancellation != nullptr) options.cancellation->Remove(caller_handle);
 
   absl::MutexLock lock(&error_mu);
-  return first_error;
+  if (!first_error.ok()) return first_error;
+  if (options.cancellation != nullptr && options.cancellation->cancelled()) {
+    return absl::CancelledError("cancelled by the caller");
+  }
+  return absl::OkStatus();
+}
+
+void Cancellation::Cancel() {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) return;
+  cancelled_ = true;
+  // Our own short callbacks (TryCancel, another Cancel): run under the lock so that Remove()
+  // returning means its callback is not running.
+  for (auto& [handle, callback] : callbacks_) callback();
+  callbacks_.clear();
+}
+
+bool Cancellation::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+bool Cancellation::WaitFor(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&cancelled_), timeout);
+}
+
+int Cancellation::Add(std::function<void()> cancel) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) {
+    cancel();
+    return -1;
+  }
+  const int handle = next_handle_++;
+  callbacks_.emplace(handle, std::move(cancel));
+  return handle;
+}
+
+void Cancellation::Remove(int handle) {
+  absl::MutexLock lock(&mu_);
+  callbacks_.erase(handle);
 }
 
 eaos::v1::Item MakeItem(std::string id, std::string text) {

@@ -13,12 +13,15 @@
 #define EAOS_CLIENT_CPP_EAOS_CLIENT_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "eaos/v1/eaos.grpc.pb.h"
 #include "eaos/v1/eaos.pb.h"
@@ -48,6 +51,10 @@ struct ClientOptions {
   // When true, calls wait for the channel to become ready (server starting, reconnecting) instead
   // of failing at once with UNAVAILABLE; the deadline still applies.
   bool wait_for_ready = false;
+  // How soon the channel tries to connect again after losing its server (gRPC's own backoff,
+  // which otherwise grows to 2 minutes): at first after `min`, growing to at most `max`.
+  absl::Duration min_reconnect_backoff = absl::Milliseconds(200);
+  absl::Duration max_reconnect_backoff = absl::Seconds(5);
   TlsOptions tls;
 };
 
@@ -58,6 +65,62 @@ using ItemSource = std::function<bool(eaos::v1::Item* item)>;
 using ResultSink = std::function<void(eaos::v1::ItemResult result)>;
 // Receives one result together with the item (as the source gave it) that it answers.
 using ItemResultSink = std::function<void(eaos::v1::Item item, eaos::v1::ItemResult result)>;
+
+// What PredictStreamParallel does about a stream that fails with UNAVAILABLE or
+// RESOURCE_EXHAUSTED (server restart or drain, GOAWAY, full queue) and about items the server
+// answers with one of those codes: the unanswered and refused items are sent again on a new stream
+// after a backoff; every other item is handed to the sink exactly once.
+struct RetryPolicy {
+  // Off: the first failure ends the call, and refused items go to the sink with their error.
+  bool enabled = false;
+  // Give up when a stream has gone this long, or this many attempts (0: no limit), without an item
+  // answered; any answer starts the count again.
+  absl::Duration give_up_after = absl::Minutes(2);
+  int max_attempts = 0;
+  // Backoff n (from 0) waits a random time in [b/2, b], b = min(initial * multiplier^n, max).
+  absl::Duration initial_backoff = absl::Milliseconds(250);
+  absl::Duration max_backoff = absl::Seconds(8);
+  double multiplier = 2.0;
+};
+
+// One retry about to happen, for a progress line ("retrying in 2s (UNAVAILABLE: ...)").
+struct RetryNotice {
+  int stream = 0;       // which of the parallel streams, from 0
+  int attempt = 1;      // attempts in a row without progress so far
+  absl::Status reason;  // the stream's failure, or the code and message of a refused item
+  absl::Duration delay;
+  int64_t resend = 0;  // items to be sent again
+};
+using RetryCallback = std::function<void(const RetryNotice& notice)>;
+
+// Stops PredictStreamParallel from another thread (a signal-handling thread): the calls are
+// cancelled, nothing more is read from the source, and the call returns CANCELLED.
+//
+// Thread-safety: every method may be called from any thread at any time.
+//
+//   Cancellation cancel;
+//   options.cancellation = &cancel;           // then, from another thread: cancel.Cancel();
+//   int handle = cancel.Add([&] { other.Cancel(); });  // chain: cancelling one cancels the other
+class Cancellation {
+ public:
+  void Cancel();
+  bool cancelled() const;
+  // Waits up to `timeout`; returns true as soon as Cancel() was called.
+  bool WaitFor(absl::Duration timeout) const;
+
+  // Runs `cancel` now if already cancelled, else once at Cancel(), under this object's lock (so
+  // it must be short and must not call back into this object); returns a handle for Remove().
+  // Once Remove returns, `cancel` is not running and will not run.
+  int Add(std::function<void()> cancel);
+  void Remove(int handle);
+
+ private:
+
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  int next_handle_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<int, std::function<void()>> callbacks_ ABSL_GUARDED_BY(mu_);
+};
 
 struct StreamOptions {
   // Items packed in one PredictStreamRequest (fewer at the end of the input or when the in-flight
@@ -70,6 +133,12 @@ struct StreamOptions {
   eaos::v1::PredictOptions options;
   // Deadline of the whole stream; InfiniteFuture() means none.
   absl::Time deadline = absl::InfiniteFuture();
+  // PredictStreamParallel only: retries, and who hears about each one (on that stream's thread,
+  // so possibly concurrently for different streams; it must return quickly).
+  RetryPolicy retry;
+  RetryCallback on_retry;
+  // PredictStreamParallel only: when set, Cancel() on it ends the call (must outlive it).
+  Cancellation* cancellation = nullptr;
 };
 
 class Client {
@@ -125,8 +194,15 @@ class Client {
   // Runs `num_streams` PredictStream calls at once, all pulling from the one `source`. Calls to
   // `source` are serialized (never concurrent), and so are calls to `sink` across all streams;
   // each stream applies options.max_in_flight on its own. Once the source returns false it is not
-  // called again and every stream half-closes. If one stream fails, the others are cancelled and
-  // the first failure is returned.
+  // called again and every stream half-closes.
+  //
+  // Without options.retry, if one stream fails the others are cancelled and the first failure is
+  // returned. With it, a stream that fails with UNAVAILABLE or RESOURCE_EXHAUSTED, or whose server
+  // refuses items with one of those codes, stops taking new items, and once it ended its
+  // unanswered and refused items are sent again on a new stream after a backoff (options.on_retry
+  // hears of each); refused answers never reach the sink, so each item reaches it exactly once.
+  // A stream that gives up (see RetryPolicy) fails the call as above, with its last reason.
+  // options.cancellation, when set, cancels everything and the call returns CANCELLED.
   absl::Status PredictStreamParallel(int num_streams, const ItemSource& source,
                                      const ItemResultSink& sink, const StreamOptions& options = {});
 

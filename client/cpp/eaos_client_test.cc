@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -319,6 +320,124 @@ TEST(ClientPredictStreamParallel, CancelsTheOtherStreamsWhenOneFails) {
       client->PredictStreamParallel(3, CountingSource(kItems), collector.Sink());
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_LT(collector.total(), kItems);
+}
+
+StreamOptions FastRetries() {
+  StreamOptions options;
+  options.retry.enabled = true;
+  options.retry.initial_backoff = absl::Milliseconds(1);
+  options.retry.max_backoff = absl::Milliseconds(5);
+  options.retry.give_up_after = absl::Seconds(60);
+  return options;
+}
+
+TEST(ClientPredictStreamParallel, RetriesAFailedStreamResendingOnlyWhatWasNotAnswered) {
+  StreamBehaviour behaviour = OutOfOrderPacked(/*answer_at=*/4, /*results_per_message=*/2);
+  // The first stream dies RESOURCE_EXHAUSTED with items unanswered.
+  behaviour.fail_after_items = 20;
+  behaviour.fail_stream = 0;
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  StreamOptions options = FastRetries();
+  std::atomic<int> notices{0};
+  options.on_retry = [&](const RetryNotice& notice) {
+    EXPECT_EQ(notice.reason.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_GT(notice.resend, 0);
+    ++notices;
+  };
+  Collector collector;
+  constexpr int kItems = 2000;
+  ASSERT_TRUE(
+      client->PredictStreamParallel(3, CountingSource(kItems), collector.Sink(), options).ok());
+  collector.ExpectEachOnce(kItems);
+  EXPECT_EQ(notices.load(), 1);
+  EXPECT_EQ(server.stats().streams, 4);
+}
+
+TEST(ClientPredictStreamParallel, RetriesItemsTheServerRefusesAndNeverHandsThemToTheSink) {
+  StreamBehaviour behaviour = OutOfOrderPacked(/*answer_at=*/1, /*results_per_message=*/3);
+  behaviour.refuse_items = 50;
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  StreamOptions options = FastRetries();
+  options.items_per_message = 8;
+  std::atomic<int> notices{0};
+  options.on_retry = [&](const RetryNotice& notice) {
+    EXPECT_EQ(notice.reason.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(std::string(notice.reason.message()), HasSubstr("queue full"));
+    ++notices;
+  };
+  Collector collector;  // fails the test if a refused answer (no tuple) reaches the sink
+  constexpr int kItems = 500;
+  ASSERT_TRUE(
+      client->PredictStreamParallel(2, CountingSource(kItems), collector.Sink(), options).ok());
+  collector.ExpectEachOnce(kItems);
+  EXPECT_EQ(server.stats().refused, 50);
+  EXPECT_GE(notices.load(), 1);
+  EXPECT_EQ(server.stats().items_received, kItems + 50);
+}
+
+TEST(ClientPredictStreamParallel, WithoutRetriesRefusedItemsReachTheSinkWithTheirError) {
+  StreamBehaviour behaviour = OutOfOrderPacked(/*answer_at=*/1, /*results_per_message=*/1);
+  behaviour.refuse_items = 5;
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  std::atomic<int> refused{0};
+  std::atomic<int> total{0};
+  ASSERT_TRUE(client
+                  ->PredictStreamParallel(1, CountingSource(20),
+                                          [&](eaos::v1::Item, eaos::v1::ItemResult result) {
+                                            ++total;
+                                            if (result.error().code() == 8) ++refused;
+                                          })
+                  .ok());
+  EXPECT_EQ(total.load(), 20);
+  EXPECT_EQ(refused.load(), 5);
+}
+
+TEST(ClientPredictStreamParallel, GivesUpAfterMaxAttemptsWithTheLastReason) {
+  ClientOptions client_options;
+  client_options.target = "127.0.0.1:1";  // nothing listens there
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(client_options);
+  ASSERT_TRUE(client.ok());
+  StreamOptions options = FastRetries();
+  options.retry.max_attempts = 3;
+  std::atomic<int> notices{0};
+  options.on_retry = [&](const RetryNotice& notice) {
+    EXPECT_EQ(notice.attempt, notices.load() + 1);
+    EXPECT_EQ(notice.reason.code(), absl::StatusCode::kUnavailable);
+    ++notices;
+  };
+  Collector collector;
+  const absl::Status status =
+      (*client)->PredictStreamParallel(1, CountingSource(10), collector.Sink(), options);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("gave up after 3 attempts"));
+  EXPECT_EQ(notices.load(), 2);
+  EXPECT_EQ(collector.total(), 0);
+}
+
+TEST(ClientPredictStreamParallel, CancellationEndsTheCallWithCancelled) {
+  StreamBehaviour behaviour;
+  behaviour.hang = true;
+  FakeEaosServer server(behaviour);
+  std::unique_ptr<Client> client = Connect(server);
+  Cancellation cancellation;
+  StreamOptions options = FastRetries();
+  options.cancellation = &cancellation;
+  std::thread canceller([&] {
+    for (int i = 0; i < 1000 && server.stats().streams < 2; ++i) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    cancellation.Cancel();
+  });
+  Collector collector;
+  const absl::Status status =
+      client->PredictStreamParallel(2, CountingSource(100), collector.Sink(), options);
+  canceller.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(cancellation.cancelled());
+  EXPECT_EQ(collector.total(), 0);
 }
 
 }  // namespace

@@ -152,7 +152,7 @@ void AppendSpan(bool has_span, const eaos::v1::Span& span, std::string* out) {
 
 }  // namespace
 
-absl::StatusOr<eaos::v1::Item> ParseItemLine(absl::string_view line, int64_t line_number) {
+absl::StatusOr<InputLine> ParseInputLine(absl::string_view line, int64_t line_number) {
   const auto fail = [line_number](absl::string_view message) {
     return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": ", message));
   };
@@ -168,7 +168,8 @@ absl::StatusOr<eaos::v1::Item> ParseItemLine(absl::string_view line, int64_t lin
                              FirstLineOf(status)));
   }
 
-  eaos::v1::Item item;
+  InputLine input;
+  eaos::v1::Item& item = input.item;
   const auto& fields = object.fields();
   if (const auto id = fields.find("id"); id != fields.end()) {
     switch (id->second.kind_case()) {
@@ -185,13 +186,39 @@ absl::StatusOr<eaos::v1::Item> ParseItemLine(absl::string_view line, int64_t lin
     }
   }
   const auto text = fields.find("text");
-  if (text == fields.end() || text->second.has_null_value()) return fail("\"text\" is missing");
-  if (text->second.kind_case() != google::protobuf::Value::kStringValue) {
-    return fail("\"text\" must be a string");
+  if (text == fields.end() || text->second.has_null_value()) {
+    input.text_error = fail("\"text\" is missing");
+  } else if (text->second.kind_case() != google::protobuf::Value::kStringValue) {
+    input.text_error = fail("\"text\" must be a string");
+  } else {
+    item.set_text(text->second.string_value());
   }
-  if (text->second.string_value().empty()) return fail("\"text\" is empty");
-  item.set_text(text->second.string_value());
-  return item;
+  return input;
+}
+
+absl::StatusOr<eaos::v1::Item> ParseItemLine(absl::string_view line, int64_t line_number) {
+  absl::StatusOr<InputLine> input = ParseInputLine(line, line_number);
+  if (!input.ok()) return input.status();
+  if (!input->text_error.ok()) return input->text_error;
+  if (input->item.text().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": \"text\" is empty"));
+  }
+  return std::move(input->item);
+}
+
+absl::StatusOr<std::string> ParseOutputId(absl::string_view line) {
+  google::protobuf::Struct object;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(line.data(), line.size()), &object);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a JSON object: ", FirstLineOf(status)));
+  }
+  const auto id = object.fields().find("id");
+  if (id == object.fields().end() || id->second.has_null_value()) return std::string();
+  if (id->second.kind_case() != google::protobuf::Value::kStringValue) {
+    return absl::InvalidArgumentError("\"id\" is not a string");
+  }
+  return id->second.string_value();
 }
 
 void AppendJsonString(absl::string_view value, std::string* out) {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "eaos/v1/eaos.pb.h"
@@ -31,6 +32,21 @@ namespace eaos::client {
 // (invalid UTF-8 included), the id is neither a string nor a number, or the text is missing, empty
 // or not a string.
 absl::StatusOr<eaos::v1::Item> ParseItemLine(absl::string_view line, int64_t line_number);
+
+// An input line read leniently, as `eaos-client --input` reads: a JSON object whose "text" is
+// missing, null or not a string still gives an item (id kept, text empty) with `text_error` set to
+// INVALID_ARGUMENT "line N: ...", to be answered with that error without calling the server; an
+// empty text is an item like any other (the server answers it INVALID_ARGUMENT). Returns
+// INVALID_ARGUMENT only for what ParseItemLine refuses besides the text.
+struct InputLine {
+  eaos::v1::Item item;
+  absl::Status text_error;
+};
+absl::StatusOr<InputLine> ParseInputLine(absl::string_view line, int64_t line_number);
+
+// The "id" of an output line (FormatResultLine's shape; "" when null or absent). Returns
+// INVALID_ARGUMENT when the line is not a JSON object or its id is not a string.
+absl::StatusOr<std::string> ParseOutputId(absl::string_view line);
 
 // The output line (without a newline) for `result`, answering `item`: id and text come from the
 // item. Invalid UTF-8 in any string is written as U+FFFD so that the line is always valid JSON.

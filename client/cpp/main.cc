@@ -1,23 +1,32 @@
 // eaos-client: command line client of eaos-serve. Parses flags and calls the client library.
 //
 //   eaos-client --target=host:50051 "pin trâu" "giao hàng chậm"
-//   eaos-client --input=comments.jsonl --output=results.jsonl --streams=8
+//   eaos-client --input=comments.jsonl --output=results.jsonl --streams=8 [--resume]
 //   eaos-client --info
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/cpp/annotate_jsonl.h"
 #include "client/cpp/eaos_client.h"
@@ -40,6 +49,23 @@ ABSL_FLAG(absl::Duration, stream_timeout, absl::InfiniteDuration(),
           "With --input: deadline of the whole run ('inf': none).");
 ABSL_FLAG(bool, progress, false,
           "With --input: draw the progress bar on stderr even when stderr is not a terminal.");
+ABSL_FLAG(bool, resume, false,
+          "With --output: keep what an earlier run wrote (a torn last line is cut off), skip the "
+          "input ids already in it and append the rest. Every input line then needs an id.");
+ABSL_FLAG(bool, overwrite, false,
+          "With --output: replace an existing output. Without --resume or --overwrite an "
+          "existing non-empty output is refused (exit 2).");
+ABSL_FLAG(bool, fail_fast, false,
+          "With --input: stop at the first item that fails (its error line is written; exit 1) "
+          "instead of writing error lines and going on.");
+ABSL_FLAG(absl::Duration, give_up_after, absl::Minutes(2),
+          "With --input: streams that fail with UNAVAILABLE or RESOURCE_EXHAUSTED (server "
+          "restart or drain, GOAWAY, full queue), and items refused with those codes, are sent "
+          "again after a backoff (0.25s doubling to 8s, jittered); give up (exit 1) after this "
+          "long without an answer. 0: no retries.");
+ABSL_FLAG(int, max_attempts, 0,
+          "With --input: also give up after this many attempts in a row without an answer "
+          "(0: no limit).");
 ABSL_FLAG(
     bool, wait_for_ready, false,
     "Wait (within the deadlines) for the server to become reachable instead of failing fast.");
@@ -76,11 +102,144 @@ constexpr char kUsage[] =
   eaos-client [flags] --health [--health_service=NAME]
       Prints the health status; exit 0 only when SERVING (probes, HEALTHCHECK).
 
-Exit status: 0 on success (items that failed are reported in their lines),
-1 when a call fails or the input is malformed, 2 on bad usage.)";
+  A rerun over an existing --output needs --resume (skip the ids already
+  written, append the rest) or --overwrite; Ctrl-C stops after the lines
+  being written, prints the summary, and --resume continues from there.
+
+Exit status: 0 when every item was answered (items that failed are reported in
+their lines and counted in the summary's errors=), 1 when a call fails, the
+retries give up, the input is malformed or --fail_fast stopped the run, 2 on
+bad usage (unknown flag, bad value, no such input, refused output), 130 after
+Ctrl-C (SIGINT), 143 after SIGTERM.)";
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+
+// The flags of --help, by group, in this order.
+struct FlagGroup {
+  const char* title;
+  std::vector<const char*> names;
+};
+const std::vector<FlagGroup>& FlagGroups() {
+  static const auto* groups = new std::vector<FlagGroup>{
+      {"Connection", {"target", "timeout", "wait_for_ready"}},
+      {"TLS", {"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name"}},
+      {"Annotation", {"threshold"}},
+      {"File mode (--input)",
+       {"input", "output", "resume", "overwrite", "streams", "items_per_message", "max_in_flight",
+        "stream_timeout", "progress", "fail_fast"}},
+      {"Retries (--input)", {"give_up_after", "max_attempts"}},
+      {"Server information", {"info", "health", "health_service"}},
+  };
+  return *groups;
+}
+
+// Appends `text` to *out wrapped at 80 columns, every line indented by `indent`.
+void AppendWrapped(absl::string_view text, int indent, std::string* out) {
+  constexpr size_t kWidth = 80;
+  size_t column = 0;
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    if (column == 0 || column + 1 + word.size() > kWidth) {
+      absl::StrAppend(out, column == 0 ? "" : "\n", std::string(indent, ' '), word);
+      column = indent + word.size();
+    } else {
+      absl::StrAppend(out, " ", word);
+      column += 1 + word.size();
+    }
+  }
+  out->push_back('\n');
+}
+
+void PrintHelp() {
+  std::string help = absl::StrCat(kUsage, "\n");
+  for (const FlagGroup& group : FlagGroups()) {
+    absl::StrAppend(&help, "\n", group.title, ":\n");
+    for (const char* name : group.names) {
+      const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+      if (flag == nullptr) continue;
+      std::string value = flag->DefaultValue();
+      if (flag->IsOfType<std::string>()) value = absl::StrCat("\"", value, "\"");
+      absl::StrAppend(&help, "  --", name, " (default ", value.empty() ? "unset" : value, ")\n");
+      AppendWrapped(flag->Help(), 6, &help);
+    }
+  }
+  std::fputs(help.c_str(), stdout);
+}
+
+int UsageError(const std::string& message);
+
+// Checks the command line before absl parses it, so that --help exits 0 and an unknown flag or a
+// bad value is a usage error (exit 2) rather than absl's exit 1. Returns the exit code when the
+// program must stop, nullopt to go on.
+std::optional<int> CheckCommandLine(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;  // a TEXT, or "-"
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    absl::string_view name = arg;
+    std::optional<absl::string_view> value;
+    if (const size_t eq = arg.find('='); eq != absl::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    if (name == "help" || name == "h" || name == "helpfull" || name == "helpshort") {
+      PrintHelp();
+      return 0;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no") && !value.has_value()) {
+      const absl::CommandLineFlag* negated = absl::FindCommandLineFlag(name.substr(2));
+      if (negated != nullptr && negated->IsOfType<bool>()) continue;  // --noprogress
+    }
+    if (flag == nullptr) return UsageError(absl::StrCat("unknown flag --", name));
+    if (!value.has_value()) {
+      if (flag->IsOfType<bool>()) continue;
+      if (i + 1 >= argc) return UsageError(absl::StrCat("--", name, " needs a value"));
+      value = argv[++i];
+    }
+    std::string error;
+    if (!flag->ParseFrom(*value, &error)) {
+      return UsageError(absl::StrCat("bad value for --", name, ": ", error));
+    }
+  }
+  return std::nullopt;
+}
+
+// SIGINT and SIGTERM while a file is annotated: the first cancels the run (only whole lines are
+// written, the summary follows), a second one exits at once. Blocked in every thread (call
+// Watch before any thread starts, gRPC's included) and taken by one thread with sigwait.
+class Interrupts {
+ public:
+  static Interrupts& Watch(eaos::client::Cancellation* cancellation) {
+    static Interrupts* interrupts = new Interrupts(cancellation);
+    return *interrupts;
+  }
+  // The first signal received, 0 if none.
+  int signal() const { return signal_.load(); }
+
+ private:
+  explicit Interrupts(eaos::client::Cancellation* cancellation) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::thread([this, cancellation, signals] {
+      while (true) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0) continue;
+        int none = 0;
+        if (!signal_.compare_exchange_strong(none, sig)) std::_Exit(128 + sig);
+        std::fprintf(stderr, "\neaos-client: %s: stopping after the lines being written (again "
+                     "to quit at once)\n", sig == SIGINT ? "interrupted" : "terminated");
+        cancellation->Cancel();
+      }
+    }).detach();
+  }
+
+  std::atomic<int> signal_{0};
+};
 
 int Fail(const absl::Status& status) {
   std::cerr << "eaos-client: " << status << "\n";
@@ -125,10 +284,48 @@ int PredictTexts(eaos::client::Client& client, const std::vector<char*>& texts,
   return std::cout ? 0 : Fail(absl::DataLossError("error writing to stdout"));
 }
 
-int AnnotateFile(eaos::client::Client& client, const eaos::v1::PredictOptions& predict_options) {
+int AnnotateFile(eaos::client::Client& client, const eaos::v1::PredictOptions& predict_options,
+                 eaos::client::Cancellation* cancellation, const Interrupts& interrupts) {
   eaos::client::AnnotateJsonlOptions options;
   options.input_path = absl::GetFlag(FLAGS_input);
   options.output_path = absl::GetFlag(FLAGS_output);
+  if (absl::GetFlag(FLAGS_resume)) {
+    options.existing_output = eaos::client::ExistingOutput::kResume;
+  } else if (absl::GetFlag(FLAGS_overwrite)) {
+    options.existing_output = eaos::client::ExistingOutput::kOverwrite;
+  }
+  options.fail_fast = absl::GetFlag(FLAGS_fail_fast);
+  const absl::Duration give_up_after = absl::GetFlag(FLAGS_give_up_after);
+  options.stream.retry.enabled = give_up_after > absl::ZeroDuration();
+  options.stream.retry.give_up_after = give_up_after;
+  options.stream.retry.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  options.stream.cancellation = cancellation;
+  const bool progress = absl::GetFlag(FLAGS_progress) || isatty(STDERR_FILENO);
+  // One line per retry, except that lines within a second of the last one printed (streams
+  // backing off together, a queue that stays full) are counted into the next line instead.
+  absl::Mutex retry_mu;
+  absl::Time last_retry_line = absl::InfinitePast();  // guarded by retry_mu
+  int64_t unprinted_retries = 0;                      // guarded by retry_mu
+  options.stream.on_retry = [&](const eaos::client::RetryNotice& notice) {
+    absl::MutexLock lock(&retry_mu);
+    const absl::Time now = absl::Now();
+    if (now - last_retry_line < absl::Seconds(1)) {
+      ++unprinted_retries;
+      return;
+    }
+    std::string line = absl::StrFormat(
+        "%seaos-client: retrying in %.1fs (%s: %s); stream %d, attempt %d, %d items to resend",
+        progress ? "\n" : "", absl::ToDoubleSeconds(notice.delay),
+        absl::StatusCodeToString(notice.reason.code()), notice.reason.message(), notice.stream,
+        notice.attempt, notice.resend);
+    if (unprinted_retries > 0) {
+      absl::StrAppend(&line, " (and ", unprinted_retries, " more retries since the last line)");
+    }
+    line.push_back('\n');
+    std::fputs(line.c_str(), stderr);
+    last_retry_line = now;
+    unprinted_retries = 0;
+  };
   options.num_streams = absl::GetFlag(FLAGS_streams);
   options.stream.items_per_message = absl::GetFlag(FLAGS_items_per_message);
   options.stream.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
@@ -137,11 +334,22 @@ int AnnotateFile(eaos::client::Client& client, const eaos::v1::PredictOptions& p
   if (stream_timeout != absl::InfiniteDuration()) {
     options.stream.deadline = absl::Now() + stream_timeout;
   }
-  if (absl::GetFlag(FLAGS_progress) || isatty(STDERR_FILENO)) options.progress = stderr;
+  if (progress) options.progress = stderr;
 
   eaos::client::AnnotateJsonlSummary summary;
   const absl::Status status = eaos::client::AnnotateJsonl(client, options, &summary);
-  std::cerr << eaos::client::FormatSummary(summary) << "\n";
+  if (const int sig = interrupts.signal(); sig != 0) {
+    std::cerr << "eaos-client: stopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+              << "; the output holds whole lines only: rerun with --resume to finish\n";
+    if (summary.started) std::cerr << eaos::client::FormatSummary(summary) << "\n";
+    return 128 + sig;
+  }
+  if (summary.refused) {
+    std::cerr << "eaos-client: " << status.message() << "\n";
+    if (summary.started) std::cerr << eaos::client::FormatSummary(summary) << "\n";
+    return kExitUsage;
+  }
+  if (summary.started) std::cerr << eaos::client::FormatSummary(summary) << "\n";
   return status.ok() ? 0 : Fail(status);
 }
 
@@ -156,6 +364,9 @@ int main(int argc, char** argv) {
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(kUsage);
+  if (const std::optional<int> exit_code = CheckCommandLine(argc, argv); exit_code.has_value()) {
+    return *exit_code;
+  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::vector<char*> texts(args.begin() + 1, args.end());
 
@@ -180,6 +391,22 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_timeout) <= absl::ZeroDuration()) {
     return UsageError("--timeout must be positive");
   }
+  if (absl::GetFlag(FLAGS_resume) && absl::GetFlag(FLAGS_overwrite)) {
+    return UsageError("give at most one of --resume and --overwrite");
+  }
+  if ((absl::GetFlag(FLAGS_resume) || absl::GetFlag(FLAGS_overwrite)) &&
+      (!file_mode || absl::GetFlag(FLAGS_output) == "-")) {
+    return UsageError("--resume and --overwrite need --input and an --output file");
+  }
+  if (absl::GetFlag(FLAGS_give_up_after) < absl::ZeroDuration()) {
+    return UsageError("--give_up_after must not be negative");
+  }
+  if (absl::GetFlag(FLAGS_max_attempts) < 0) {
+    return UsageError("--max_attempts must not be negative");
+  }
+  // Before any thread starts (the channel's included), so that they all inherit the mask.
+  eaos::client::Cancellation cancellation;
+  const Interrupts* interrupts = file_mode ? &Interrupts::Watch(&cancellation) : nullptr;
 
   eaos::v1::PredictOptions predict_options;
   if (const std::optional<double> threshold = absl::GetFlag(FLAGS_threshold);
@@ -208,6 +435,6 @@ int main(int argc, char** argv) {
     return *health == "SERVING" ? 0 : 1;
   }
   if (info) return PrintModelInfo(**client);
-  if (file_mode) return AnnotateFile(**client, predict_options);
+  if (file_mode) return AnnotateFile(**client, predict_options, &cancellation, *interrupts);
   return PredictTexts(**client, texts, predict_options);
 }

@@ -67,8 +67,8 @@ TEST_F(ClientCliTest, StreamsAJsonlFileThroughConcurrentStreams) {
          << "\"}\n";
     }
   }
-  auto [code, out] =
-      RunCommand(Cli() + " --input=" + input + " --output=" + output + " --streams=8");
+  auto [code, out] = RunCommand(Cli() + " --input=" + input + " --output=" + output +
+                                " --streams=8 --overwrite");
   ASSERT_EQ(code, 0) << out;
   EXPECT_THAT(out, HasSubstr("items=500"));
   std::ifstream result(output);
@@ -140,6 +140,79 @@ TEST(ClientCliNoServer, BadStreamOptionsAreUsageErrors) {
                                              " --target=127.0.0.1:1 --input=x --max_in_flight=0"));
   EXPECT_EQ(code, 2) << out;
   EXPECT_THAT(out, HasSubstr("--max_in_flight"));
+}
+
+TEST_F(ClientCliTest, TextsTheServerOrClientCannotAnnotateAreErrorLinesAndTheRunGoesOn) {
+  const std::string input = ::testing::TempDir() + "/cli_bad_texts.jsonl";
+  const std::string output = ::testing::TempDir() + "/cli_bad_texts_out.jsonl";
+  std::ofstream(input) << R"({"id": "ok1", "text": "Chương trình rất hay"})" "\n"
+                       << R"({"id": "empty", "text": ""})" "\n"
+                       << R"({"id": "blank", "text": " \t "})" "\n"
+                       << R"({"id": "null", "text": null})" "\n"
+                       << R"({"id": "missing"})" "\n"
+                       << R"({"id": "number", "text": 42})" "\n"
+                       << R"({"id": "long", "text": ")" << std::string(20000, 'a') << "\"}\n"
+                       << R"({"id": "ok2", "text": "Âm thanh quá tệ"})" "\n";
+  auto [code, out] =
+      RunCommand(Cli() + " --input=" + input + " --output=" + output + " --overwrite");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("items=8 skipped=0 errors=6"));
+  std::ifstream result(output);
+  int lines = 0;
+  for (std::string line; std::getline(result, line); ++lines) {
+    const bool good = line.find(R"("id":"ok)") != std::string::npos;
+    EXPECT_EQ(line.find(R"("error":{"code":3,)") != std::string::npos, !good) << line;
+  }
+  EXPECT_EQ(lines, 8);
+}
+
+TEST(ClientCliNoServer, HelpExitsZeroWithGroupedFlagsAndTheExitCodes) {
+  auto [code, out] = RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " --help"));
+  EXPECT_EQ(code, 0) << out;
+  for (const char* text : {"Connection:", "File mode (--input):", "Retries (--input):", "--resume",
+                           "--overwrite", "--give_up_after", "130"}) {
+    EXPECT_THAT(out, HasSubstr(text));
+  }
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("client/cpp/main.cc")));  // no build paths
+}
+
+TEST(ClientCliNoServer, UnknownFlagsAndBadValuesExitTwo) {
+  for (const char* flags : {"--no_such_flag=1 x", "--streams=many --input=x", "--retries x"}) {
+    auto [code, out] = RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " ", flags));
+    EXPECT_EQ(code, 2) << flags << ": " << out;
+    EXPECT_THAT(out, HasSubstr("--help")) << flags;
+  }
+}
+
+TEST(ClientCliNoServer, AMissingInputIsAUsageErrorWithNoSummary) {
+  auto [code, out] = RunCommand(
+      absl::StrCat(EAOS_CLIENT_BINARY, " --target=127.0.0.1:1 --input=/nonexistent/in.jsonl"));
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("cannot open input"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("items=")));
+}
+
+TEST(ClientCliNoServer, ResumeAndOverwriteAreExclusiveAndNeedAnOutputFile) {
+  for (const char* flags : {"--input=x --output=y --resume --overwrite", "--input=x --resume"}) {
+    auto [code, out] =
+        RunCommand(absl::StrCat(EAOS_CLIENT_BINARY, " --target=127.0.0.1:1 ", flags));
+    EXPECT_EQ(code, 2) << flags << ": " << out;
+  }
+}
+
+TEST_F(ClientCliTest, FailFastStopsAtTheFirstFailedItemWithExit1) {
+  const std::string input = ::testing::TempDir() + "/cli_fail_fast.jsonl";
+  const std::string output = ::testing::TempDir() + "/cli_fail_fast_out.jsonl";
+  {
+    std::ofstream in(input);
+    in << R"({"id": "empty", "text": ""})" "\n";
+    for (int i = 0; i < 200; ++i) in << R"({"id": ")" << i << R"(", "text": "MC hay"})" "\n";
+  }
+  auto [code, out] = RunCommand(Cli() + " --input=" + input + " --output=" + output +
+                                " --overwrite --fail_fast --streams=1");
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("item empty failed"));
+  EXPECT_THAT(out, HasSubstr("--fail_fast"));
 }
 
 }  // namespace

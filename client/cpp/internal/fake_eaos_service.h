@@ -42,6 +42,9 @@ struct StreamBehaviour {
   int fail_stream = -1;         // with fail_after_items: only the n-th stream opened (0-based)
   bool drop_first = false;      // never answer the first item, end OK
   bool answer_first_twice = false;
+  // The first this many items received (over all streams) are answered with a per-item
+  // RESOURCE_EXHAUSTED "queue full", as a full server queue answers them.
+  int refuse_items = 0;
   bool hang = false;  // answer nothing; wait until the client cancels or its deadline passes
   // Once answer_at items are buffered, wait this long before answering (more may arrive).
   absl::Duration hold = absl::ZeroDuration();
@@ -54,6 +57,7 @@ struct FakeStats {
   int max_items_per_request = 0;
   int max_results_per_response = 0;
   int64_t items_received = 0;
+  int refused = 0;  // items answered RESOURCE_EXHAUSTED (refuse_items)
 };
 
 class FakeEaosService final : public eaos::v1::EaosService::Service {
@@ -186,7 +190,20 @@ class FakeEaosService final : public eaos::v1::EaosService::Service {
       for (const eaos::v1::Item& item : request.items()) {
         ++received;
         if (behaviour_.drop_first && received == 1) continue;
-        state->buffered.push_back(Answer(item, request.options()));
+        bool refuse;
+        {
+          absl::MutexLock stats_lock(&mu_);
+          refuse = stats_.refused < behaviour_.refuse_items;
+          if (refuse) ++stats_.refused;
+        }
+        if (refuse) {
+          eaos::v1::ItemResult& refused = state->buffered.emplace_back();
+          refused.set_id(item.id());
+          refused.mutable_error()->set_code(8);  // RESOURCE_EXHAUSTED
+          refused.mutable_error()->set_message("queue full; retry with backoff");
+        } else {
+          state->buffered.push_back(Answer(item, request.options()));
+        }
         ++state->outstanding;
       }
       {

@@ -146,6 +146,19 @@ void StreamCall::OnReadDone(bool ok) {
   StartRead(&response_);
 }
 
+std::vector<eaos::v1::Item> StreamCall::TakeUnanswered() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<uint64_t, eaos::v1::Item>> entries(
+      std::make_move_iterator(in_flight_.begin()), std::make_move_iterator(in_flight_.end()));
+  in_flight_.clear();
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<eaos::v1::Item> items;
+  items.reserve(entries.size());
+  for (auto& [wire_id, item] : entries) items.push_back(std::move(item));
+  return items;
+}
+
 void StreamCall::OnDone(const grpc::Status& status) {
   {
     absl::MutexLock lock(&mu_);

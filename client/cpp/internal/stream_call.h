@@ -17,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -43,6 +44,10 @@ class StreamCall final : public grpc::ClientBidiReactor<eaos::v1::PredictStreamR
 
   // Asks gRPC to cancel the call; Run then returns CANCELLED (unless it already finished).
   void Cancel() { context_.TryCancel(); }
+
+  // After Run returned: the items sent (or taken from the source) that got no result, in the
+  // order they were taken, with their texts when keep_texts is set. Empties the table.
+  std::vector<eaos::v1::Item> TakeUnanswered();
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
