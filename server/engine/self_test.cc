@@ -118,6 +118,18 @@ absl::Status CompareSample(const GoldenFile& golden, const GoldenSample& sample,
                                   " — is tokenizer.model the one the model was trained with?"));
     return absl::OkStatus();  // logits and tuples cannot be compared position by position
   }
+  if (!sample.input_ids().empty()) {
+    const auto& want = sample.input_ids();
+    size_t pos = 0;
+    while (pos < encoding->ids.size() && encoding->ids[pos] == want[static_cast<int>(pos)]) ++pos;
+    if (pos < encoding->ids.size()) {
+      diffs->push_back(absl::StrCat(
+          where, "tokenizer gives token id ", encoding->ids[pos], " at position ", pos,
+          ", expected ", want[static_cast<int>(pos)], " (golden.json input_ids, from the model's own ",
+          "tokenizer) — are the tokenizer files the ones the model was trained with?"));
+      return absl::OkStatus();  // the model would see other inputs: nothing else is comparable
+    }
+  }
   const runtime::Batch batch = runtime::Batch::Pad({&encoding->ids},
                                                    path.config->special_tokens().pad_id());
   absl::StatusOr<runtime::ModelOutputs> outputs = path.model->Forward(batch);
