@@ -7,6 +7,9 @@
     /usr/bin/python3 -m eaos_tools.export --random-init base --tokenizer demo/tokenizer.model \\
         --labels labels.json --name eaos-base --out /tmp/eaos-base
 
+Your own module (PhoBERT + nn.TransformerEncoder + heads, a seed-style ``latest_checkpoint.pth``):
+``--module pkg.mod:Class``, see export_module.py and docs/phobert.md.
+
 CKPT is a ``torch.save`` dict ``{"config": {...}, "state_dict": {...}}``: "config" holds the
 EAOSConfig fields (vocab_size, hidden, layers, heads, ffn, max_length; optional dropout,
 layer_norm_eps); the label counts come from LABELS.json.  LABELS.json has name, version,
@@ -236,8 +239,14 @@ def random_checkpoint(preset: str, vocab_size: int, seed: int = 0, max_length: O
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--module" or a.startswith("--module=") for a in argv):
+        from . import export_module  # a user's own module (PhoBERT, ...): export_module.py
+        sys.exit(export_module.main(argv))
     ap = argparse.ArgumentParser(description="export a checkpoint of the reference architecture "
-                                             "into a model directory the server loads")
+                                             "into a model directory the server loads (your own "
+                                             "module, e.g. PhoBERT + heads: --module pkg.mod:Class, "
+                                             "see --module --help and docs/phobert.md)")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="torch.save dict {config, state_dict}")
     src.add_argument("--random-init", choices=sorted(PRESETS),
