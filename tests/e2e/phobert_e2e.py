@@ -317,8 +317,8 @@ def main(argv=None):
         got_sizes = {k: info["sizes"].get(k, 0) for k in sizes}
         if got_sizes != sizes:
             failures.append("GetModelInfo sizes %s, expected %s" % (got_sizes, sizes))
-        truncated = sum(1 for t in texts if len(PhobertPath(os.path.join(d, "bpe.codes"), os.path.join(d, "vocab.txt"),
-                                                            config["max_length"]).tok.tokenize(t)) > config["max_length"] - 2)
+        phobert = PhobertPath(os.path.join(d, "bpe.codes"), os.path.join(d, "vocab.txt"), config["max_length"])
+        truncated = sum(1 for t in texts if len(phobert.tok.tokenize(t)) > config["max_length"] - 2)
 
         wrong = os.path.join(d, "model-swapped-vocab")
         a, b = swap_two_vocab_lines(out, wrong)
