@@ -261,6 +261,9 @@ def golden_structure_errors(golden: Any, meta: Dict) -> List[str]:
                      ("truncated", "boolean"), ("tuples", "array"), ("logits", "array")):
             if not _type_ok(s.get(k), t):
                 errs.append("%s.%s: expected %s, got %r" % (where, k, t, s.get(k)))
+        ids = s.get("input_ids")
+        if ids is not None and (not isinstance(ids, list) or not all(_type_ok(i, "integer") and i >= 0 for i in ids)):
+            errs.append("%s.input_ids: expected an array of ids >= 0, got %r" % (where, ids))
         names = [c.get("output") for c in s.get("logits", []) if isinstance(c, dict)]
         if names != outputs:
             errs.append("%s.logits: outputs %s, expected %s (model.json.outputs)" % (where, names, outputs))

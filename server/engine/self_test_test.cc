@@ -37,7 +37,9 @@ class DemoPath {
   }
   ServingPath path() { return {&config_, tokenizer_.get(), model_.get(), decoder_.get()}; }
   // Serves with `tokenizer` from now on (Record too).
-  void UseTokenizer(std::unique_ptr<text::Tokenizer> tokenizer) { tokenizer_ = std::move(tokenizer); }
+  void UseTokenizer(std::unique_ptr<text::Tokenizer> tokenizer) {
+    tokenizer_ = std::move(tokenizer);
+  }
 
   // A golden file made from this path's own answers: what a faithful export would write; with
   // `with_ids` each sample also holds its input ids.
@@ -194,7 +196,9 @@ std::string CharacterVocab(const std::vector<std::string>& texts) {
   for (const std::string& t : texts) {
     for (size_t pos = 0; pos < t.size();) {
       size_t len = 1;
-      while (pos + len < t.size() && (static_cast<unsigned char>(t[pos + len]) & 0xC0) == 0x80) ++len;
+      while (pos + len < t.size() && (static_cast<unsigned char>(t[pos + len]) & 0xC0) == 0x80) {
+        ++len;
+      }
       const std::string ch = t.substr(pos, len);
       pos += len;
       if (ch == " " || !seen.insert(ch).second) continue;
