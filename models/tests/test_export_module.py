@@ -13,8 +13,8 @@ import torch
 
 import _paths
 from eaos_tools import ASPECTS, SENTIMENTS, SPAN_LABELS
-from eaos_tools.export_module import (ContractModule, ExportError, align_pieces, example_batch, map_names,
-                                      prove_trace, read_checkpoint, strict_load, trace)
+from eaos_tools.export_module import (ContractModule, ExportError, align_pieces, architecture, example_batch,
+                                      map_names, prove_trace, read_checkpoint, strict_load, trace)
 from eaos_tools.tokenization import FastBpeTokenizer
 from user_module_fixture import UserEAOS
 
@@ -175,6 +175,81 @@ class FastBpeTokenizerTest(unittest.TestCase):
                 f.write("hay 1\n")
             with self.assertRaisesRegex(ValueError, "vocab.txt line 4: the token 'hay' is already"):
                 FastBpeTokenizer(codes, vocab, max_length=5)
+
+
+def write_fastbpe(d, n_texts=300, merges=300):
+    """bpe.codes + vocab.txt learned on generated comments (as fastbpe_exactness does)."""
+    from eaos_tools import generate
+    from eaos_tools.fastbpe_exactness import learn_bpe
+    codes, vocab = learn_bpe([r["text"] for r in generate.generate(n_texts, seed=5)], merges)
+    with open(os.path.join(d, "bpe.codes"), "w", encoding="utf-8") as f:
+        f.writelines(codes)
+    with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.writelines(vocab)
+    return len(vocab) + 5
+
+
+class FastBpeModelDirTest(unittest.TestCase):
+    """A fastBPE model directory through the Python reference and validate (no transformers)."""
+
+    def test_reference_serves_a_fastbpe_directory(self):
+        from eaos_tools.reference import ReferenceModel
+        from eaos_tools.validate import validate
+        with tempfile.TemporaryDirectory() as d:
+            n_ids = write_fastbpe(d)
+            special = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
+            model = user_model(vocab_size=n_ids, pad_id=1)
+            w = ContractModule(model, ["tags", "aspects", "polarity"], n_ids, 3).eval()
+            trace(w, 48, n_ids, special).save(os.path.join(d, "model.pt"))
+            meta = {"name": "fastbpe-test", "version": "1.0.0", "max_length": 48,
+                    "tokenizer": {"type": "fastbpe", "codes": "bpe.codes", "vocab": "vocab.txt"},
+                    "special_tokens": special, "tag_scheme": "BIO", "span_labels": list(SPAN_LABELS),
+                    "aspects": list(ASPECTS), "sentiments": list(SENTIMENTS),
+                    "outputs": {"span_logits": "span_labels", "aspect_logits": "aspects",
+                                "sentiment_logits": "sentiments"},
+                    "architecture": architecture(model, model.tok.word_embeddings, 48, "user_module_fixture:UserEAOS")}
+            with open(os.path.join(d, "model.json"), "w", encoding="utf-8") as f:
+                json.dump(meta, f, ensure_ascii=False)
+            self.assertEqual(validate(d), [])
+            ref = ReferenceModel(d, num_threads=2)
+            self.assertEqual(type(ref.tokenizer).__name__, "FastBpeTokenizer")
+            text = "MC dẫn duyên quá, nhưng âm thanh hơi rè ꙮ"
+            out = ref.predict([text, "hay"], threshold=0.0, batch_size=2)
+            enc = ref.tokenizer.encode(text)
+            self.assertEqual(out[0]["num_tokens"], len(enc.input_ids))
+            self.assertEqual((enc.input_ids[0], enc.input_ids[-1]), (0, 2))
+            self.assertEqual(enc.input_ids[-2], 3)  # U+A66E is not in vocab.txt: <unk>
+            for t in out[0]["tuples"]:
+                b, e = t["opinion_span"]
+                self.assertEqual(text[b:e], t["opinion"])
+            self.assertEqual(meta["architecture"]["layers"], 2)
+
+    def test_fastbpe_vocabulary_larger_than_the_embedding_is_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            n_ids = write_fastbpe(d)
+            cfg = dict(CONFIG, vocab_size=n_ids - 1, pad_id=1)
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            torch.manual_seed(0)
+            torch.save({"model_state_dict": UserEAOS(cfg).state_dict()}, os.path.join(d, "ckpt.pth"))
+            labels = {k: v for k, v in json.load(open(os.path.join(_paths.MODELS_DIR, "labels.json"))).items()
+                      if k != "special_tokens"}
+            with open(os.path.join(d, "labels.json"), "w") as f:
+                json.dump(labels, f)
+            env = dict(os.environ, PYTHONPATH=_paths.MODELS_DIR)
+            r = subprocess.run(
+                [sys.executable, "-m", "eaos_tools.export", "--module", "user_module_fixture:UserEAOS",
+                 "--module-path", TESTS_DIR, "--checkpoint", os.path.join(d, "ckpt.pth"),
+                 "--config", os.path.join(d, "config.json"), "--tokenizer-type", "fastbpe",
+                 "--codes", os.path.join(d, "bpe.codes"), "--vocab", os.path.join(d, "vocab.txt"),
+                 "--labels", os.path.join(d, "labels.json"), "--outputs", "tags,aspects,polarity",
+                 "--out", os.path.join(d, "out")],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("vocabulary size mismatch: %s (4 specials + %d lines + <mask>) gives %d ids but the "
+                          "module's input embedding 'tok.word_embeddings' has %d rows"
+                          % (os.path.join(d, "vocab.txt"), n_ids - 5, n_ids, n_ids - 1), r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "out")))
 
 
 @unittest.skipUnless(os.path.isfile(TOKENIZER), "models/demo not built")
