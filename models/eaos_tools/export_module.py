@@ -7,8 +7,8 @@ directory the server loads, checked against the module as its authors run it.
         --tokenizer-type fastbpe --codes bpe.codes --vocab vocab.txt --labels labels.json \\
         --max-length 256 --out /models/my-eaos
 
-What it does, in order (each step stops with an error naming the problem; nothing is written
-before every check passed):
+What it does, in order (each step stops with an error naming the problem, exit status 1; --out
+is only written once every check passed):
 
 1. ``--module pkg.mod:Name`` is imported (``--module-path`` dirs first on sys.path); Name is an
    nn.Module class or a function, called with config.json's contents as one dict (or as keyword
@@ -35,7 +35,8 @@ before every check passed):
    several (B, T) including B=1, T=max_length and batches whose rows are all shorter than T, and
    each row alone equals the row in a padded batch.
 6. model.json (with ``architecture`` sizes taken from the module, so GetModelInfo reports them),
-   model.pt and the tokenizer files are written and validated (validate.py); golden.json comes
+   model.pt and the tokenizer files are written (into a fresh folder, moved into --out only when
+   everything below passed) and validated (validate.py); golden.json comes
    from the user's own path: the tokenizer as the user runs it (transformers' PhobertTokenizer for
    fastBPE) and the EAGER module, with each sample's input ids, so the server's self-test refuses a
    wrong tokenizer or a bad trace.
@@ -45,9 +46,9 @@ import argparse
 import importlib
 import json
 import os
-import re
 import shutil
 import sys
+import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -384,7 +385,9 @@ def trace(wrapper: ContractModule, max_length: int, vocab: int, special: Dict[st
         try:
             return torch.jit.trace(wrapper, (ids, mask), strict=False, check_trace=False)
         except Exception as e:  # noqa: BLE001
-            raise ExportError("torch.jit.trace of the module fails: %s: %s" % (type(e).__name__, str(e).splitlines()[0]))
+            raise ExportError("torch.jit.trace of the module at T=max_length=%d fails: %s: %s (is --max-length "
+                              "more than the model's position embeddings allow? RoBERTa/PhoBERT: "
+                              "max_position_embeddings - 2)" % (max_length, type(e).__name__, str(e).splitlines()[0]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +405,7 @@ def align_pieces(text: str, tokens: Sequence[str]) -> List[Tuple[int, int]]:
         i, pos, prev_final, opt = stack.pop()
         del spans[i:]
         if i == len(tokens):
-            if text[pos:].strip() == "" or all(c.isspace() for c in text[pos:]):
+            if all(c.isspace() for c in text[pos:]):
                 return spans
             continue
         t = tokens[i]
@@ -542,8 +545,17 @@ def export_module(args) -> Dict:
         n_ids, where = tokenizer.vocab_size(), "%s (4 specials + %d lines + <mask>)" % (
             args.vocab, tokenizer.vocab_size() - 5)
     else:
-        tokenizer = Tokenizer(args.tokenizer, max_length, **labels["special_tokens"])
-        n_ids, where = tokenizer.sp.get_piece_size(), args.tokenizer
+        try:
+            tokenizer = Tokenizer(args.tokenizer, max_length, **labels["special_tokens"])
+        except Exception as e:  # noqa: BLE001 - whatever sentencepiece says
+            raise ExportError("%s: sentencepiece cannot load it: %s" % (args.tokenizer, e))
+        sp = tokenizer.sp
+        actual = {"pad_id": sp.pad_id(), "unk_id": sp.unk_id(), "bos_id": sp.bos_id(), "eos_id": sp.eos_id()}
+        for k, v in labels["special_tokens"].items():
+            if actual.get(k) != v:
+                raise ExportError("special_tokens.%s: %s says %r, the sentencepiece model has %r"
+                                  % (k, args.labels, v, actual.get(k)))
+        n_ids, where = sp.get_piece_size(), args.tokenizer
     emb_name, emb = input_embedding(module, args.embedding)
     if n_ids > emb.num_embeddings:
         raise ExportError("vocabulary size mismatch: %s gives %d ids but the module's input embedding %r has %d rows: "
@@ -586,31 +598,41 @@ def export_module(args) -> Dict:
     if errs:
         raise ExportError("the labels do not make a valid model.json: %s" % "; ".join(errs))
 
-    out = args.out
-    os.makedirs(out, exist_ok=True)
-    for stale in ("golden.json", "tokenizer.model", "bpe.codes", "vocab.txt"):
-        if os.path.exists(os.path.join(out, stale)):
-            os.remove(os.path.join(out, stale))
-    traced.save(os.path.join(out, "model.pt"))
-    if fastbpe:
-        shutil.copyfile(args.codes, os.path.join(out, "bpe.codes"))
-        shutil.copyfile(args.vocab, os.path.join(out, "vocab.txt"))
-    else:
-        shutil.copyfile(args.tokenizer, os.path.join(out, "tokenizer.model"))
-    with open(os.path.join(out, "model.json"), "w", encoding="utf-8") as f:
-        json.dump(meta, f, ensure_ascii=False, indent=2)
-        f.write("\n")
+    # Everything is written into a fresh folder beside --out and moved into --out only once the
+    # golden file is made and the directory passes the contract checks.
+    out = os.path.abspath(args.out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(out))
+    try:
+        traced.save(os.path.join(work, "model.pt"))
+        if fastbpe:
+            shutil.copyfile(args.codes, os.path.join(work, "bpe.codes"))
+            shutil.copyfile(args.vocab, os.path.join(work, "vocab.txt"))
+        else:
+            shutil.copyfile(args.tokenizer, os.path.join(work, "tokenizer.model"))
+        with open(os.path.join(work, "model.json"), "w", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False, indent=2)
+            f.write("\n")
 
-    # golden.json from the user's own path: their tokenizer and the eager module.
-    from .reference import ReferenceModel
-    user_tok = PhobertPath(args.codes, args.vocab, max_length) if fastbpe else tokenizer
-    user_path = ReferenceModel(None, meta=meta, tokenizer=user_tok, module=EagerModule(wrapper))
-    samples = golden_mod.read_samples(args.golden_texts) if args.golden_texts else golden_mod.default_samples(tokenizer)
-    golden, margins = golden_mod.build(user_path, samples, args.threshold)
-    golden_mod.write(out, golden)
-    errs = validate(out)  # also replays golden.json through the Python reference (its tokenizer + model.pt)
-    if errs:
-        raise ExportError("%s does not pass the contract checks: %s" % (out, "; ".join(errs)))
+        # golden.json from the user's own path: their tokenizer and the eager module.
+        from .reference import ReferenceModel
+        user_tok = PhobertPath(args.codes, args.vocab, max_length) if fastbpe else tokenizer
+        user_path = ReferenceModel(None, meta=meta, tokenizer=user_tok, module=EagerModule(wrapper))
+        samples = (golden_mod.read_samples(args.golden_texts) if args.golden_texts
+                   else golden_mod.default_samples(tokenizer))
+        golden, margins = golden_mod.build(user_path, samples, args.threshold)
+        golden_mod.write(work, golden)
+        errs = validate(work)  # also replays golden.json through the Python reference (its tokenizer + model.pt)
+        if errs:
+            raise ExportError("the exported directory does not pass the contract checks: %s" % "; ".join(errs))
+        os.makedirs(out, exist_ok=True)
+        for stale in ("golden.json", "tokenizer.model", "bpe.codes", "vocab.txt", "model.pt", "model.json"):
+            if os.path.exists(os.path.join(out, stale)):
+                os.remove(os.path.join(out, stale))
+        for name in os.listdir(work):
+            os.replace(os.path.join(work, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     n_tuples = sum(len(s["tuples"]) for s in golden["samples"])
     log("%s: %s %s, model.pt %.1f MB, architecture %s" % (
         out, meta["name"], meta["version"], os.path.getsize(os.path.join(out, "model.pt")) / 1e6,
