@@ -68,7 +68,8 @@ def load_checkpoint(path: str) -> Dict:
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) \
             or not isinstance(ckpt.get("state_dict"), dict):
         raise ExportError("%s: expected a dict {\"config\": {...}, \"state_dict\": {...}} (torch.save), "
-                          "got %s" % (path, sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__))
+                          "got %s%s" % (path, sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__,
+                                        SEED_HINT if isinstance(ckpt, dict) else ""))
     return ckpt
 
 
@@ -131,6 +132,10 @@ def state_dict_problems(expected: Dict[str, torch.Tensor], got: Dict) -> List[st
     return problems
 
 
+SEED_HINT = ("; a checkpoint of your own module (PhoBERT + heads, 'model_state_dict' + config.json) is exported "
+             "with --module pkg.mod:Class --config config.json (docs/phobert.md)")
+
+
 def build_model(ckpt: Dict, labels: Dict) -> Tuple[EAOSModel, EAOSConfig]:
     """The reference model with the checkpoint's weights (eval mode) and its config, or
     ExportError naming the first mismatch."""
@@ -141,7 +146,8 @@ def build_model(ckpt: Dict, labels: Dict) -> Tuple[EAOSModel, EAOSConfig]:
         shown = "\n".join("  - " + p for p in problems[:10])
         more = "\n  ... and %d more" % (len(problems) - 10) if len(problems) > 10 else ""
         raise ExportError("the checkpoint does not fit the reference architecture (EAOSModel, %s): %s\n"
-                          "%d difference(s):\n%s%s" % (describe(cfg), problems[0], len(problems), shown, more))
+                          "%d difference(s):\n%s%s\n(not the reference architecture%s)"
+                          % (describe(cfg), problems[0], len(problems), shown, more, SEED_HINT))
     model.load_state_dict({k: v.to(torch.float32) for k, v in ckpt["state_dict"].items()}, strict=True)
     return model.eval(), cfg
 

@@ -122,6 +122,8 @@ class TraceTest(unittest.TestCase):
             short_ids, short_mask = example_batch([7, 5], 40, 4000, np.random.RandomState(1), SPECIAL)
             out = naive(short_ids, short_mask)
             eager = w(short_ids, short_mask)
+        if not torch.__version__.startswith("1."):
+            self.skipTest("the trap was found on torch 1.13 (Debian's); torch %s may not have it" % torch.__version__)
         self.assertEqual(list(eager["span_logits"].shape), [2, 7, 5])  # eager is padded to the longest row
         self.assertLess(out["span_logits"].shape[1], 40)  # the trace lost positions: [2, 40] in
         with self.assertRaisesRegex(ExportError, "trace check .*the trace lost positions"):
