@@ -461,17 +461,6 @@ class PhobertPath:
                         truncated=len(pieces) > keep, num_pieces_total=len(pieces))
 
 
-class EagerModule(torch.nn.Module):
-    """The contract wrapper run eagerly as the user runs their module (eval, their encoder settings)."""
-
-    def __init__(self, wrapper: ContractModule):
-        super().__init__()
-        self.wrapper = wrapper
-
-    def forward(self, input_ids, attention_mask):
-        return self.wrapper(input_ids, attention_mask)
-
-
 # ---------------------------------------------------------------------------------------------
 # model.json
 
@@ -617,7 +606,7 @@ def export_module(args) -> Dict:
         # golden.json from the user's own path: their tokenizer and the eager module.
         from .reference import ReferenceModel
         user_tok = PhobertPath(args.codes, args.vocab, max_length) if fastbpe else tokenizer
-        user_path = ReferenceModel(None, meta=meta, tokenizer=user_tok, module=EagerModule(wrapper))
+        user_path = ReferenceModel(None, meta=meta, tokenizer=user_tok, module=wrapper)  # eager
         samples = (golden_mod.read_samples(args.golden_texts) if args.golden_texts
                    else golden_mod.default_samples(tokenizer))
         golden, margins = golden_mod.build(user_path, samples, args.threshold)
