@@ -7,6 +7,9 @@
     /usr/bin/python3 -m eaos_tools.export --random-init base --tokenizer demo/tokenizer.model \\
         --labels labels.json --name eaos-base --out /tmp/eaos-base
 
+Your own module (PhoBERT + nn.TransformerEncoder + heads, a seed-style ``latest_checkpoint.pth``):
+``--module pkg.mod:Class``, see export_module.py and docs/phobert.md.
+
 CKPT is a ``torch.save`` dict ``{"config": {...}, "state_dict": {...}}``: "config" holds the
 EAOSConfig fields (vocab_size, hidden, layers, heads, ffn, max_length; optional dropout,
 layer_norm_eps); the label counts come from LABELS.json.  LABELS.json has name, version,
@@ -65,7 +68,8 @@ def load_checkpoint(path: str) -> Dict:
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) \
             or not isinstance(ckpt.get("state_dict"), dict):
         raise ExportError("%s: expected a dict {\"config\": {...}, \"state_dict\": {...}} (torch.save), "
-                          "got %s" % (path, sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__))
+                          "got %s%s" % (path, sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__,
+                                        SEED_HINT if isinstance(ckpt, dict) else ""))
     return ckpt
 
 
@@ -128,6 +132,10 @@ def state_dict_problems(expected: Dict[str, torch.Tensor], got: Dict) -> List[st
     return problems
 
 
+SEED_HINT = ("; a checkpoint of your own module (PhoBERT + heads, 'model_state_dict' + config.json) is exported "
+             "with --module pkg.mod:Class --config config.json (docs/phobert.md)")
+
+
 def build_model(ckpt: Dict, labels: Dict) -> Tuple[EAOSModel, EAOSConfig]:
     """The reference model with the checkpoint's weights (eval mode) and its config, or
     ExportError naming the first mismatch."""
@@ -138,7 +146,8 @@ def build_model(ckpt: Dict, labels: Dict) -> Tuple[EAOSModel, EAOSConfig]:
         shown = "\n".join("  - " + p for p in problems[:10])
         more = "\n  ... and %d more" % (len(problems) - 10) if len(problems) > 10 else ""
         raise ExportError("the checkpoint does not fit the reference architecture (EAOSModel, %s): %s\n"
-                          "%d difference(s):\n%s%s" % (describe(cfg), problems[0], len(problems), shown, more))
+                          "%d difference(s):\n%s%s\n(not the reference architecture%s)"
+                          % (describe(cfg), problems[0], len(problems), shown, more, SEED_HINT))
     model.load_state_dict({k: v.to(torch.float32) for k, v in ckpt["state_dict"].items()}, strict=True)
     return model.eval(), cfg
 
@@ -236,8 +245,14 @@ def random_checkpoint(preset: str, vocab_size: int, seed: int = 0, max_length: O
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--module" or a.startswith("--module=") for a in argv):
+        from . import export_module  # a user's own module (PhoBERT, ...): export_module.py
+        sys.exit(export_module.main(argv))
     ap = argparse.ArgumentParser(description="export a checkpoint of the reference architecture "
-                                             "into a model directory the server loads")
+                                             "into a model directory the server loads (your own "
+                                             "module, e.g. PhoBERT + heads: --module pkg.mod:Class, "
+                                             "see --module --help and docs/phobert.md)")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="torch.save dict {config, state_dict}")
     src.add_argument("--random-init", choices=sorted(PRESETS),

@@ -1,10 +1,12 @@
-"""fastBPE exactness: the server's tokenizer (eaos-fastbpe) against transformers' PhobertTokenizer.
+"""fastBPE exactness: the server's tokenizer (eaos-fastbpe) and the Python reference's
+(eaos_tools.tokenization.FastBpeTokenizer) against transformers' PhobertTokenizer.
 
 Learns BPE codes + a vocabulary here on generated comments (a plain BPE learner; no hub), then
 encodes raw comments, comments segmented with pyvi and underthesea, and random strings (tabs, NBSP,
 U+3000, zero-width and combining characters, emoji, CJK, CR/LF everywhere, literal special tokens)
-with both, and compares ids and each piece's reconstructed text. Prints the counts per category;
-exit status 1 on any mismatch. Needs the venv of scripts/deps.d/45-transformers.sh:
+with all three, and compares ids and each piece's reconstructed text (C++ vs PhobertTokenizer), and
+the Python reference's ids and byte offsets against both. Prints the counts per category; exit
+status 1 on any mismatch. Needs the venv of scripts/deps.d/45-transformers.sh:
 
     build/hfenv/bin/python -m eaos_tools.fastbpe_exactness --tool build/release/bin/eaos-fastbpe
 """
@@ -18,6 +20,7 @@ import sys
 import tempfile
 
 from eaos_tools import generate
+from eaos_tools.tokenization import FastBpeTokenizer
 
 
 def learn_bpe(texts, n_merges, min_count=2):
@@ -93,6 +96,7 @@ def main(argv=None):
         with open(vocab_path, "w", encoding="utf-8") as f:
             f.writelines(vocab)
         tok = PhobertTokenizer(vocab_path, codes_path)
+        py_tok = FastBpeTokenizer(codes_path, vocab_path, max_length=1 << 30)  # never truncates
         all_texts = [(c, t) for c, ts in categories(texts, random.Random(args.seed)).items() for t in ts]
         inp = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for _, t in all_texts)
         out = subprocess.run([args.tool, "--codes", codes_path, "--vocab", vocab_path],
@@ -100,12 +104,19 @@ def main(argv=None):
     lines = out.stdout.decode("utf-8").splitlines()
     assert len(lines) == len(all_texts), (len(lines), len(all_texts))
     n, bad_ids, bad_offsets = collections.Counter(), collections.Counter(), collections.Counter()
+    bad_py = collections.Counter()
     for (cat, text), line in zip(all_texts, lines):
         n[cat] += 1
         got = json.loads(line)
-        if got["ids"] != tok.encode(text):
+        want_ids = tok.encode(text)
+        if got["ids"] != want_ids:
             bad_ids[cat] += 1
             print("ids differ (%s): %r" % (cat, text[:100]), file=sys.stderr)
+        py = py_tok.encode(text)
+        py_spans = [(0, 0)] + [(p.begin, p.end) for p in py.pieces]
+        if py.input_ids != want_ids or py_spans != list(zip(got["begins"], got["ends"]))[:-1]:
+            bad_py[cat] += 1
+            print("Python reference differs (%s): %r" % (cat, text[:100]), file=sys.stderr)
         data, want = text.encode("utf-8"), tok.tokenize(text)
         spans = list(zip(got["begins"][1:-1], got["ends"][1:-1]))
         pieces = [data[b:e].decode("utf-8") for b, e in spans]
@@ -116,11 +127,11 @@ def main(argv=None):
             bad_offsets[cat] += 1
             print("offsets differ (%s): %r" % (cat, text[:100]), file=sys.stderr)
     for cat in n:
-        print("%-12s texts %5d  id mismatches %d  offset mismatches %d"
-              % (cat, n[cat], bad_ids[cat], bad_offsets[cat]))
-    print("total texts %d, id mismatches %d, offset mismatches %d"
-          % (sum(n.values()), sum(bad_ids.values()), sum(bad_offsets.values())))
-    return 1 if bad_ids or bad_offsets else 0
+        print("%-12s texts %5d  id mismatches %d  offset mismatches %d  Python reference mismatches %d"
+              % (cat, n[cat], bad_ids[cat], bad_offsets[cat], bad_py[cat]))
+    print("total texts %d, id mismatches %d, offset mismatches %d, Python reference mismatches %d"
+          % (sum(n.values()), sum(bad_ids.values()), sum(bad_offsets.values()), sum(bad_py.values())))
+    return 1 if bad_ids or bad_offsets or bad_py else 0
 
 
 if __name__ == "__main__":

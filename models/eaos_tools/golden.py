@@ -5,10 +5,13 @@ texts, one at a time, through its own tokenizer, forward and decoder and refuses
 the answers differ.  Format (docs/models.md, "Golden self-test"; proto/eaos/model/v1/golden.proto):
 
     {"threshold": 0.5, "confidence_tolerance": 0.001, "logits_rtol": 0.001,
-     "samples": [{"id", "text", "num_tokens", "truncated", "tuples": [...as reference.py...],
+     "samples": [{"id", "text", "num_tokens", "truncated", "input_ids": [...],
+                  "tuples": [...as reference.py...],
                   "logits": [{"output", "sum", "abs_sum"}, ...one per model.json output]}]}
 
-Checksums are over the sample run alone (batch of 1, no padding), positions [0, num_tokens),
+input_ids are the model's input as the tokenizer that made the file gave it (for a user's own
+module, export_module.py uses the user's tokenizer: PhobertTokenizer for fastBPE); the server
+refuses a tokenizer that gives other ids.  Checksums are over the sample run alone (batch of 1, no padding), positions [0, num_tokens),
 summed in float64 from the float32 logits.
 """
 
@@ -112,7 +115,7 @@ def build(ref: ReferenceModel, samples: Sequence[Dict], threshold: float = THRES
             gaps.append(_span_gap(out[ref.span_out][0], len(enc.pieces)))
         conf_margins += [abs(t["confidence"] - threshold) for t in every]
         rows.append({"id": s["id"], "text": s["text"], "num_tokens": len(enc.input_ids),
-                     "truncated": enc.truncated, "tuples": tuples,
+                     "truncated": enc.truncated, "input_ids": list(enc.input_ids), "tuples": tuples,
                      "logits": checksums(out, names, len(enc.input_ids))})
     golden = {"threshold": threshold, "confidence_tolerance": CONFIDENCE_TOLERANCE,
               "logits_rtol": LOGITS_RTOL, "samples": rows}
@@ -142,6 +145,13 @@ def compare(expected: Dict, got: Dict) -> List[str]:
         for key in ("text", "num_tokens", "truncated"):
             if e[key] != g[key]:
                 diffs.append("%s: %s %r, expected %r" % (e["id"], key, g[key], e[key]))
+        if "input_ids" in e and "input_ids" in g and e["input_ids"] != g["input_ids"]:
+            pos = next((i for i, (a, b) in enumerate(zip(e["input_ids"], g["input_ids"])) if a != b),
+                       min(len(e["input_ids"]), len(g["input_ids"])))
+            diffs.append("%s: input_ids differ from position %d (%r, expected %r): the tokenizer is not "
+                         "the one golden.json was made with" % (e["id"], pos, g["input_ids"][pos:pos + 5],
+                                                                 e["input_ids"][pos:pos + 5]))
+            continue
         strip = lambda ts: [{k: v for k, v in t.items() if k != "confidence"} for t in ts]  # noqa: E731
         if strip(e["tuples"]) != strip(g["tuples"]):
             diffs.append("%s: tuples %r, expected %r" % (e["id"], g["tuples"], e["tuples"]))

@@ -1,4 +1,4 @@
-"""Python reference inference for a model directory (model.pt, tokenizer.model, model.json).
+"""Python reference inference for a model directory (model.pt, model.json and its tokenizer files).
 
     python3 -m eaos_tools.reference --model models/demo --input in.jsonl --output out.jsonl \
         [--threshold 0.5] [--batch-size 8]
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .decode import decode
-from .tokenization import Encoding, Tokenizer, pad_batch
+from .tokenization import Encoding, load_tokenizer, pad_batch
 
 
 def load_model_json(model_dir: str) -> Dict:
@@ -29,16 +29,18 @@ def load_model_json(model_dir: str) -> Dict:
 
 
 class ReferenceModel:
-    def __init__(self, model_dir: str, num_threads: Optional[int] = None):
+    def __init__(self, model_dir: Optional[str], num_threads: Optional[int] = None, meta: Optional[Dict] = None,
+                 tokenizer=None, module=None):
+        """The model directory's tokenizer and model.pt; meta/tokenizer/module, when given, replace
+        model.json, its tokenizer and model.pt (the export runs a user's eager module and tokenizer
+        through the same decoding this way)."""
         if num_threads:
             torch.set_num_threads(num_threads)
         self.dir = model_dir
-        self.meta = load_model_json(model_dir)
-        st = self.meta["special_tokens"]
-        self.tokenizer = Tokenizer(os.path.join(model_dir, self.meta.get("tokenizer", "tokenizer.model")),
-                                   int(self.meta["max_length"]), pad_id=st["pad_id"],
-                                   unk_id=st["unk_id"], bos_id=st["bos_id"], eos_id=st["eos_id"])
-        self.module = torch.jit.load(os.path.join(model_dir, "model.pt"), map_location="cpu")
+        self.meta = meta if meta is not None else load_model_json(model_dir)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir, self.meta)
+        self.module = module if module is not None else torch.jit.load(os.path.join(model_dir, "model.pt"),
+                                                                       map_location="cpu")
         self.module.eval()
         # output name -> label list, per the contract's "outputs" map
         self.labels = {out: self.meta[key] for out, key in self.meta["outputs"].items()}

@@ -1,4 +1,4 @@
-"""Sentencepiece tokenization with byte offsets, as the contract describes it.
+"""Tokenization with byte offsets, as the contract describes it: sentencepiece, or fastBPE (PhoBERT).
 
 Offsets: the python wrapper's ``encode(..., out_type='immutable_proto')`` (sentencepiece 0.1.97)
 reports begin/end already converted to *code point* offsets, whereas the C++ library (used by the
@@ -7,10 +7,10 @@ server) reports *byte* offsets.  To stay byte-exact with the server we take the 
 unchanged, and parse it with the small protobuf wire-format reader below (no protobuf dependency).
 """
 
+import os
+import re
 from dataclasses import dataclass
-from typing import List, Tuple
-
-import sentencepiece as spm
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -112,6 +112,7 @@ def cp_to_byte_map(text: str) -> List[int]:
 class Tokenizer:
     def __init__(self, model_file: str, max_length: int, pad_id: int = 0, unk_id: int = 1,
                  bos_id: int = 2, eos_id: int = 3):
+        import sentencepiece as spm
         self.sp = spm.SentencePieceProcessor(model_file=model_file)
         self.max_length = max_length
         self.pad_id = pad_id
@@ -140,3 +141,161 @@ def pad_batch(encodings: List[Encoding], pad_id: int):
     ids = [e.input_ids + [pad_id] * (t - len(e.input_ids)) for e in encodings]
     mask = [[1] * len(e.input_ids) + [0] * (t - len(e.input_ids)) for e in encodings]
     return ids, mask
+
+
+# fairseq's dictionary layout, as PhobertTokenizer builds it from vocab.txt.
+FASTBPE_SPECIAL_TOKENS = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
+_FASTBPE_LITERALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+_FASTBPE_WORD = re.compile(r"\S+\n?")
+
+
+class FastBpeTokenizer:
+    """PhoBERT's fastBPE (bpe.codes + vocab.txt) with byte offsets; the same algorithm as the
+    server's server/text/fastbpe.cc and transformers' PhobertTokenizer (docs/model-contract.md).
+
+    pieces()/encode() have Tokenizer's shape, so the reference, golden.json and validate use either.
+    Ids: <s>=0 <pad>=1 </s>=2 <unk>=3, then vocab.txt in file order, <mask> last.
+    """
+
+    def __init__(self, codes_file: str, vocab_file: str, max_length: int):
+        if max_length < 3:
+            raise ValueError("max_length must be at least 3 (<s>, one piece, </s>), got %d" % max_length)
+        self.max_length = max_length
+        self.pad_id = FASTBPE_SPECIAL_TOKENS["pad_id"]
+        self.unk_id = FASTBPE_SPECIAL_TOKENS["unk_id"]
+        self.bos_id = FASTBPE_SPECIAL_TOKENS["bos_id"]
+        self.eos_id = FASTBPE_SPECIAL_TOKENS["eos_id"]
+        self.vocab = read_fastbpe_vocab(vocab_file)
+        self.ranks = read_fastbpe_codes(codes_file)
+        self._cache: Dict[str, List[Tuple[int, int]]] = {}
+
+    def vocab_size(self) -> int:
+        """Ids in use: the four specials, vocab.txt's tokens and <mask>."""
+        return len(self.vocab)
+
+    def _merge(self, word: str) -> List[Tuple[int, int]]:
+        """BPE of one word: [(begin, end)] code point ranges of its pieces, in order."""
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        syms = list(word)
+        syms[-1] += "</w>"
+        spans = [(i, i + 1) for i in range(len(word))]
+        while len(syms) > 1:
+            best, best_rank = None, None
+            for i in range(len(syms) - 1):
+                r = self.ranks.get((syms[i], syms[i + 1]))
+                if r is not None and (best_rank is None or r < best_rank):
+                    best, best_rank = (syms[i], syms[i + 1]), r
+            if best is None:
+                break
+            new_syms, new_spans, i = [], [], 0
+            while i < len(syms):
+                if i + 1 < len(syms) and syms[i] == best[0] and syms[i + 1] == best[1]:
+                    new_syms.append(syms[i] + syms[i + 1])
+                    new_spans.append((spans[i][0], spans[i + 1][1]))
+                    i += 2
+                else:
+                    new_syms.append(syms[i])
+                    new_spans.append(spans[i])
+                    i += 1
+            syms, spans = new_syms, new_spans
+        self._cache[word] = spans
+        return spans
+
+    def _segment(self, text: str, begin: int, end: int, out: List[Tuple[int, int, int]]) -> None:
+        for m in _FASTBPE_WORD.finditer(text, begin, end):
+            word = m.group(0)
+            spans = self._merge(word)
+            for k, (b, e) in enumerate(spans):
+                piece = word[b:e] + ("@@" if k + 1 < len(spans) else "")
+                out.append((self.vocab.get(piece, self.unk_id), m.start() + b, m.start() + e))
+
+    def pieces(self, text: str, dropout: float = 0.0) -> List[Piece]:
+        if dropout > 0:
+            raise ValueError("fastBPE has no BPE-dropout")
+        raw: List[Tuple[int, int, int]] = []  # (id, code point begin, end)
+        seg, i = 0, 0
+        while i < len(text):
+            lit = next((s for s in _FASTBPE_LITERALS if text.startswith(s, i)), None) \
+                if text[i] == "<" else None
+            if lit is None:
+                i += 1
+                continue
+            self._segment(text, seg, i, raw)
+            raw.append((self.vocab[lit], i, i + len(lit)))
+            i += len(lit)
+            seg = i
+        self._segment(text, seg, len(text), raw)
+        to_byte = cp_to_byte_map(text)
+        return [Piece(pid, to_byte[b], to_byte[e], text[b:e]) for pid, b, e in raw]
+
+    def encode(self, text: str, dropout: float = 0.0) -> Encoding:
+        all_pieces = self.pieces(text, dropout)
+        keep = self.max_length - 2
+        kept = all_pieces[:keep]
+        ids = [self.bos_id] + [p.id for p in kept] + [self.eos_id]
+        return Encoding(text=text, input_ids=ids, pieces=kept,
+                        truncated=len(all_pieces) > keep, num_pieces_total=len(all_pieces))
+
+
+def read_fastbpe_vocab(path: str) -> Dict[str, int]:
+    """vocab.txt as fairseq's Dictionary.add_from_file reads it, refusing what would give two
+    tokens one id (a repeated token, a special token in the file); ValueError names the line."""
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f.readlines(), 1):
+            line = line.strip()
+            idx = line.rfind(" ")
+            if idx == -1:
+                raise ValueError("%s line %d: expected \"<token> <count>\", got %r" % (path, n, line[:80]))
+            word = line[:idx]
+            if word in vocab:
+                raise ValueError("%s line %d: the token %r is already in the vocabulary%s" % (
+                    path, n, word, " (the special tokens are implicit: remove it)" if word.startswith("<") else ""))
+            vocab[word] = len(vocab)
+    if "<mask>" in vocab:
+        raise ValueError("%s: holds \"<mask>\", which PhoBERT adds after the last entry: remove it" % path)
+    vocab["<mask>"] = len(vocab)
+    return vocab
+
+
+def read_fastbpe_codes(path: str) -> Dict[Tuple[str, str], int]:
+    """bpe.codes as PhobertTokenizer reads it: (left, right) -> rank (line index); only lines with
+    exactly three fields count, a last line without a newline is not used, a repeated pair keeps
+    its last rank."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")[:-1]
+    ranks = {}
+    for rank, line in enumerate(lines):
+        fields = line.split()
+        if len(fields) == 3:
+            ranks[(fields[0], fields[1])] = rank
+    return ranks
+
+
+def tokenizer_spec(meta: Dict) -> Dict:
+    """model.json's "tokenizer" as an object: {"type": "sentencepiece", "model"} or
+    {"type": "fastbpe", "codes", "vocab"} (a string is a sentencepiece file; absent: tokenizer.model)."""
+    tok = meta.get("tokenizer", "tokenizer.model")
+    if isinstance(tok, str):
+        return {"type": "sentencepiece", "model": tok}
+    spec = dict(tok)
+    spec.setdefault("type", "sentencepiece")
+    if spec["type"] == "sentencepiece":
+        spec.setdefault("model", "tokenizer.model")
+    return spec
+
+
+def load_tokenizer(model_dir: str, meta: Dict, max_length: Optional[int] = None):
+    """The tokenizer model.json names (Tokenizer or FastBpeTokenizer)."""
+    spec = tokenizer_spec(meta)
+    max_length = int(max_length or meta["max_length"])
+    if spec["type"] == "fastbpe":
+        return FastBpeTokenizer(os.path.join(model_dir, spec["codes"]), os.path.join(model_dir, spec["vocab"]),
+                                max_length)
+    if spec["type"] != "sentencepiece":
+        raise ValueError('model.json: tokenizer.type must be "sentencepiece" or "fastbpe", got %r' % spec["type"])
+    st = meta["special_tokens"]
+    return Tokenizer(os.path.join(model_dir, spec["model"]), max_length, pad_id=st["pad_id"],
+                     unk_id=st["unk_id"], bos_id=st["bos_id"], eos_id=st["eos_id"])

@@ -153,8 +153,15 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
 
     tok_file = meta.get("tokenizer", "tokenizer.model")
     sp = None
+    fastbpe_ids = None
     if isinstance(tok_file, dict):
         errs += fastbpe_errors(model_dir, tok_file, meta.get("special_tokens"))
+        if not errs and tok_file.get("type") == "fastbpe":
+            from .tokenization import read_fastbpe_vocab
+            try:
+                fastbpe_ids = len(read_fastbpe_vocab(os.path.join(model_dir, tok_file["vocab"])))
+            except (ValueError, OSError) as e:
+                errs.append("%s: %s" % (tok_file["vocab"], e))
         tok_file = tok_file.get("model") if tok_file.get("type", "sentencepiece") == "sentencepiece" else None
     if isinstance(tok_file, str):
         tok_path = os.path.join(model_dir, tok_file)
@@ -184,7 +191,7 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
     except Exception as e:  # noqa: BLE001
         return errs + ["model.pt: torch.jit.load fails: %s" % str(e).splitlines()[0]]
     max_len = int(meta["max_length"])
-    vocab = sp.get_piece_size() if sp is not None else 4
+    vocab = sp.get_piece_size() if sp is not None else (fastbpe_ids or 4)
     pad = st.get("pad_id", 0)
     bos = st.get("bos_id", 2)
     eos = st.get("eos_id", 3)
@@ -254,6 +261,9 @@ def golden_structure_errors(golden: Any, meta: Dict) -> List[str]:
                      ("truncated", "boolean"), ("tuples", "array"), ("logits", "array")):
             if not _type_ok(s.get(k), t):
                 errs.append("%s.%s: expected %s, got %r" % (where, k, t, s.get(k)))
+        ids = s.get("input_ids")
+        if ids is not None and (not isinstance(ids, list) or not all(_type_ok(i, "integer") and i >= 0 for i in ids)):
+            errs.append("%s.input_ids: expected an array of ids >= 0, got %r" % (where, ids))
         names = [c.get("output") for c in s.get("logits", []) if isinstance(c, dict)]
         if names != outputs:
             errs.append("%s.logits: outputs %s, expected %s (model.json.outputs)" % (where, names, outputs))

@@ -136,6 +136,14 @@ class ExportTest(unittest.TestCase):
         self.assertTrue(samples[-1]["truncated"])
         self.assertEqual(samples[-1]["num_tokens"], 24)  # max_length of the checkpoint
         self.assertFalse(any(s["truncated"] for s in samples[:-1]))
+        self.assertTrue(all(len(s["input_ids"]) == s["num_tokens"] for s in samples))
+        broken = copy.deepcopy(g)
+        broken["samples"][1]["input_ids"] = [2, "x", 3]
+        self.assertEqual(golden_structure_errors(broken, self.result["model_json"]),
+                         ["golden.json.samples[1].input_ids: expected an array of ids >= 0, got [2, 'x', 3]"])
+        other = copy.deepcopy(g)
+        other["samples"][0]["input_ids"][2] += 1
+        self.assertTrue(golden.compare(g, other)[0].startswith("golden-00: input_ids differ from position 2 ("))
         texts = [s["text"] for s in samples]
         self.assertIn("Kich ban khong hay, khach moi chang hap dan.", texts)
         self.assertTrue(any("😍" in t for t in texts))

@@ -118,6 +118,23 @@ absl::Status CompareSample(const GoldenFile& golden, const GoldenSample& sample,
                                   " — is tokenizer.model the one the model was trained with?"));
     return absl::OkStatus();  // logits and tuples cannot be compared position by position
   }
+  if (!sample.input_ids().empty()) {
+    const auto& want = sample.input_ids();
+    const size_t common = std::min<size_t>(encoding->ids.size(), want.size());
+    size_t pos = 0;
+    while (pos < common && encoding->ids[pos] == want[static_cast<int>(pos)]) ++pos;
+    if (pos < common || encoding->ids.size() != want.size()) {
+      const std::string got_id =
+          pos < encoding->ids.size() ? absl::StrCat(encoding->ids[pos]) : "none";
+      const std::string want_id =
+          pos < want.size() ? absl::StrCat(want[static_cast<int>(pos)]) : "none";
+      diffs->push_back(absl::StrCat(
+          where, "tokenizer gives token id ", got_id, " at position ", pos, ", expected ", want_id,
+          " (golden.json input_ids, from the model's own tokenizer) — are the tokenizer files the ",
+          "ones the model was trained with?"));
+      return absl::OkStatus();  // the model would see other inputs: nothing else is comparable
+    }
+  }
   const runtime::Batch batch = runtime::Batch::Pad({&encoding->ids},
                                                    path.config->special_tokens().pad_id());
   absl::StatusOr<runtime::ModelOutputs> outputs = path.model->Forward(batch);

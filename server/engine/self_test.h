@@ -44,8 +44,9 @@ struct ServingPath {
 };
 
 // Runs every sample alone and compares with the golden answers: token count and truncation exactly,
-// tuples (strings, spans, aspect, sentiment) exactly, confidences within confidence_tolerance, and
-// each output's checksums within logits_rtol. A tuple whose confidence lies within the tolerance of
+// token ids exactly when the sample has input_ids (the first differing position is named), tuples
+// (strings, spans, aspect, sentiment) exactly, confidences within confidence_tolerance, and each
+// output's checksums within logits_rtol. A tuple whose confidence lies within the tolerance of
 // the threshold may be present on one side only (it sits on the decision boundary).
 // FAILED_PRECONDITION lists up to five differences.
 absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const ServingPath& path);

@@ -5,10 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/engine/engine.h"
 #include "server/runtime/torch_model.h"
+#include "server/text/fastbpe.h"
 
 namespace eaos::engine {
 namespace {
@@ -33,9 +36,15 @@ class DemoPath {
     decoder_ = std::make_unique<decode::Decoder>(*decode::Decoder::Create(config_));
   }
   ServingPath path() { return {&config_, tokenizer_.get(), model_.get(), decoder_.get()}; }
+  // Serves with `tokenizer` from now on (Record too).
+  void UseTokenizer(std::unique_ptr<text::Tokenizer> tokenizer) {
+    tokenizer_ = std::move(tokenizer);
+  }
 
-  // A golden file made from this path's own answers: what a faithful export would write.
-  GoldenFile Record(const std::vector<std::string>& texts, double threshold = 0.5) {
+  // A golden file made from this path's own answers: what a faithful export would write; with
+  // `with_ids` each sample also holds its input ids.
+  GoldenFile Record(const std::vector<std::string>& texts, double threshold = 0.5,
+                    bool with_ids = false) {
     GoldenFile golden;
     golden.set_threshold(threshold);
     golden.set_confidence_tolerance(1e-3);
@@ -47,6 +56,9 @@ class DemoPath {
       const text::Encoding enc = *tokenizer_->Encode(texts[i]);
       sample->set_num_tokens(static_cast<uint32_t>(enc.size()));
       sample->set_truncated(enc.truncated);
+      if (with_ids) {
+        for (int64_t id : enc.ids) sample->add_input_ids(id);
+      }
       const auto batch = runtime::Batch::Pad({&enc.ids}, config_.special_tokens().pad_id());
       const runtime::ModelOutputs out = *model_->Forward(batch);
       for (auto [name, logits] : {std::pair{runtime::kSpanOutput, &out.span},
@@ -174,6 +186,50 @@ TEST(SelfTest, TupleOnTheThresholdMayBeMissingOnEitherSide) {
   golden.mutable_samples(0)->mutable_tuples()->DeleteSubrange(0, 1);
   auto report = RunSelfTest(golden, demo.path());
   EXPECT_TRUE(report.ok()) << report.status();
+}
+
+// A fastBPE vocabulary without merges: every character alone and with "@@", in the order of
+// first appearance in `texts` (so every piece of them is known).
+std::string CharacterVocab(const std::vector<std::string>& texts) {
+  std::vector<std::string> lines;
+  std::set<std::string> seen;
+  for (const std::string& t : texts) {
+    for (size_t pos = 0; pos < t.size();) {
+      size_t len = 1;
+      while (pos + len < t.size() && (static_cast<unsigned char>(t[pos + len]) & 0xC0) == 0x80) {
+        ++len;
+      }
+      const std::string ch = t.substr(pos, len);
+      pos += len;
+      if (ch == " " || !seen.insert(ch).second) continue;
+      lines.push_back(ch + " 1\n");
+      lines.push_back(ch + "@@ 1\n");
+    }
+  }
+  return absl::StrJoin(lines, "");
+}
+
+TEST(SelfTest, GoldenIdsRefuseATokenizerWithTwoVocabLinesSwapped) {
+  DemoPath demo;
+  const std::string vocab = CharacterVocab(kTexts);
+  demo.UseTokenizer(*text::FastBpeTokenizer::FromText("", vocab, 128));
+  const GoldenFile golden = demo.Record(kTexts, 0.5, /*with_ids=*/true);
+  ASSERT_GT(golden.samples(0).input_ids_size(), 3);
+  ASSERT_TRUE(RunSelfTest(golden, demo.path()).ok());
+
+  // Lines 1 and 2 ("C" and "C@@") swapped: the same number of pieces, two ids exchanged.
+  const size_t first = vocab.find('\n') + 1, second = vocab.find('\n', first) + 1;
+  const std::string swapped = vocab.substr(first, second - first) + vocab.substr(0, first) +
+                              vocab.substr(second);
+  demo.UseTokenizer(*text::FastBpeTokenizer::FromText("", swapped, 128));
+  auto report = RunSelfTest(golden, demo.path());
+  ASSERT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string msg(report.status().message());
+  EXPECT_THAT(msg, HasSubstr("2 of 3 samples differ"));  // "Chương" and "MC" have a "C"
+  EXPECT_THAT(msg, HasSubstr("sample \"golden-0\": tokenizer gives token id 4 at position 1, "
+                             "expected 5 (golden.json input_ids"));
+  EXPECT_THAT(msg, HasSubstr("sample \"golden-1\": tokenizer gives token id 5 at position 2, "
+                             "expected 4"));
 }
 
 class GoldenDir : public ::testing::Test {
