@@ -7,6 +7,8 @@
 #include <limits>
 #include <string>
 
+#include "server/engine/engine.h"
+
 namespace eaos::engine {
 namespace {
 
@@ -27,11 +29,14 @@ v1::Item MakeItem(const std::string& id, const std::string& text) {
   return item;
 }
 
-TEST(Validation, DefaultLimitsAreTheServerFlagDefaults) {
+// A bare RequestLimits checks what an engine built with default EngineOptions checks: the two
+// defaults cannot drift apart.
+TEST(Validation, DefaultLimitsAreTheEngineDefaults) {
   const RequestLimits limits;
-  EXPECT_EQ(limits.max_items_per_request, 1000);
-  EXPECT_EQ(limits.max_text_bytes, 16384);
-  EXPECT_EQ(limits.max_id_bytes, 1024);
+  const EngineOptions engine;
+  EXPECT_EQ(limits.max_items_per_request, engine.max_items_per_request);
+  EXPECT_EQ(limits.max_text_bytes, engine.max_text_bytes);
+  EXPECT_EQ(limits.max_id_bytes, engine.max_id_bytes);
 }
 
 TEST(Validation, RequestItemCountUpToTheLimit) {
