@@ -221,24 +221,19 @@ absl::Time Scheduler::TakeWorkLocked(absl::Time now, Work* work) {
 absl::Time Scheduler::TakeWork(absl::Time now, Work* work) {
   work->clear();
   absl::Time next;
-  int64_t depth = 0, budget = 0;
-  bool budget_changed = false;
+  Report report;
   {
     absl::MutexLock lock(&mu_);
     next = TakeWorkLocked(now, work);
-    depth = static_cast<int64_t>(queue_.size());
-    budget = TokenBudgetLocked(now);
-    budget_changed = budget != reported_budget_;
-    reported_budget_ = budget;
+    if (!work->empty()) report = ReportLocked(*work);
   }
-  if (!work->empty()) ReportTaken(*work, depth, budget_changed ? budget : -1);
+  if (!work->empty()) Tell(*work, report);
   return next;
 }
 
 bool Scheduler::NextWork(Work* work) {
   work->clear();
-  int64_t depth = 0, budget = 0;
-  bool budget_changed = false;
+  Report report;
   {
     absl::MutexLock lock(&mu_);
     while (true) {
@@ -254,22 +249,28 @@ bool Scheduler::NextWork(Work* work) {
         cv_.WaitWithDeadline(&mu_, next);
       }
     }
-    depth = static_cast<int64_t>(queue_.size());
-    budget = TokenBudgetLocked(work->taken);
-    budget_changed = budget != reported_budget_;
-    reported_budget_ = budget;
+    report = ReportLocked(*work);
   }
-  ReportTaken(*work, depth, budget_changed ? budget : -1);
+  Tell(*work, report);
   return true;
 }
 
-void Scheduler::ReportTaken(const Work& work, int64_t depth, int64_t budget) {
+Scheduler::Report Scheduler::ReportLocked(const Work& work) {
+  Report report;
+  report.depth = static_cast<int64_t>(queue_.size());
+  const int64_t budget = TokenBudgetLocked(work.taken);
+  if (budget != reported_budget_) report.budget = budget;  // the hold of a lowered budget ended
+  reported_budget_ = budget;
+  return report;
+}
+
+void Scheduler::Tell(const Work& work, const Report& report) {
   if (!work.expired.empty() || !work.cancelled.empty()) {
     observer_->OnDropped(static_cast<int64_t>(work.expired.size()),
                          static_cast<int64_t>(work.cancelled.size()));
   }
-  observer_->OnQueueDepth(depth);
-  if (budget >= 0) observer_->OnTokenBudget(budget);  // the hold of a lowered budget ended
+  observer_->OnQueueDepth(report.depth);
+  if (report.budget >= 0) observer_->OnTokenBudget(report.budget);
 }
 
 void Scheduler::BatchDone(const BatchStats& stats) {

@@ -146,7 +146,8 @@ class Scheduler {
   // is empty: the runner exits. `work` is cleared first.
   bool NextWork(Work* work);
   // The non-blocking core of NextWork for time `now`: fills `work` with what is due and returns
-  // when to look again (InfiniteFuture: the queue is empty; a time before or at `now` never).
+  // when to look again: `now` when it took a batch, the planner's flush time when the batch must
+  // wait, InfiniteFuture when the queue is empty.
   absl::Time TakeWork(absl::Time now, Work* work);
   // A runner finished a batch that NextWork gave it: feeds the mean batch time (the unit of the
   // deadline rules) and the observer.
@@ -191,8 +192,14 @@ class Scheduler {
   // TakeWork under the lock.
   absl::Time TakeWorkLocked(absl::Time now, Work* work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t TokenBudgetLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Observer calls after a TakeWork, outside the lock.
-  void ReportTaken(const Work& work, int64_t depth, int64_t budget);
+  // What the observer hears after work is taken: the queue depth, and the budget when it changed
+  // since the last report (-1: unchanged). Taken under the lock, told outside it (Tell).
+  struct Report {
+    int64_t depth = 0;
+    int64_t budget = -1;
+  };
+  Report ReportLocked(const Work& work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Tell(const Work& work, const Report& report);
 
   const SchedulerOptions options_;
   SchedulerObserver null_observer_;
