@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -342,6 +345,48 @@ def _check_connects(client: Client, config: JobConfig) -> None:
         ) from None
 
 
+class _RowShield:
+    """Holds a Ctrl-C back while one row is written and counted, so the summary matches the file.
+
+    Installed only on the main thread (where Python delivers SIGINT); elsewhere it is a no-op.
+    A SIGINT inside ``row()`` is raised as KeyboardInterrupt when the row is done.
+    """
+
+    def __init__(self) -> None:
+        self._inside = False
+        self._pending = False
+        self._installed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _RowShield:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._inside:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def row(self) -> Iterator[None]:
+        self._inside = True
+        try:
+            yield
+        finally:
+            self._inside = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
+
 def run_direct(config: JobConfig, result: JobResult | None = None) -> JobResult:
     """Streams the input through ``config.streams`` PredictStream calls, writing as results come.
 
@@ -361,7 +406,7 @@ def run_direct(config: JobConfig, result: JobResult | None = None) -> JobResult:
     )
     writer = None
     try:
-        with Client(options) as client:
+        with Client(options) as client, _RowShield() as shield:
             client.on_retry = progress.note
             _check_connects(client, config)
             writer = _open_writer(config, out_fmt)
@@ -369,7 +414,8 @@ def run_direct(config: JobConfig, result: JobResult | None = None) -> JobResult:
             for answered in client.predict_stream(
                 items, threshold=config.threshold, streams=config.streams
             ):
-                _store(config, out_fmt, writer, result, answered)
+                with shield.row():
+                    _store(config, out_fmt, writer, result, answered)
                 progress.step()
     finally:
         if writer is not None:
