@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/util/json_util.h"
+#include "server/common/proto_json.h"
 
 namespace eaos::engine {
 namespace {
@@ -120,14 +120,15 @@ absl::Status CompareSample(const GoldenFile& golden, const GoldenSample& sample,
   }
   if (!sample.input_ids().empty()) {
     const auto& want = sample.input_ids();
-    const size_t common = std::min<size_t>(encoding->ids.size(), want.size());
+    const size_t wanted = static_cast<size_t>(want.size());
+    const size_t common = std::min(encoding->ids.size(), wanted);
     size_t pos = 0;
     while (pos < common && encoding->ids[pos] == want[static_cast<int>(pos)]) ++pos;
-    if (pos < common || encoding->ids.size() != want.size()) {
+    if (pos < common || encoding->ids.size() != wanted) {
       const std::string got_id =
           pos < encoding->ids.size() ? absl::StrCat(encoding->ids[pos]) : "none";
       const std::string want_id =
-          pos < want.size() ? absl::StrCat(want[static_cast<int>(pos)]) : "none";
+          pos < wanted ? absl::StrCat(want[static_cast<int>(pos)]) : "none";
       diffs->push_back(absl::StrCat(
           where, "tokenizer gives token id ", got_id, " at position ", pos, ", expected ", want_id,
           " (golden.json input_ids, from the model's own tokenizer) — are the tokenizer files the ",
@@ -191,16 +192,9 @@ absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(const std::string& mode
   const std::string path = model_dir + "/" + kGoldenFileName;
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
   GoldenFile golden;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (auto s = google::protobuf::util::JsonStringToMessage(buf.str(), &golden, options); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not valid: ", s.message().as_string()));
+  if (auto s = common::ReadJsonFile(path, kMaxGoldenFileBytes, "golden file", &golden); !s.ok()) {
+    return s;
   }
   if (auto s = ValidateGolden(golden); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is not valid: ", s.message()));

@@ -30,6 +30,8 @@ namespace eaos::engine {
 using GoldenFile = ::eaos::model::v1::GoldenFile;
 
 inline constexpr char kGoldenFileName[] = "golden.json";
+// A golden file holds tens of samples with their logit checksums: kilobytes. Larger is refused.
+inline constexpr uint64_t kMaxGoldenFileBytes = uint64_t{64} << 20;
 
 // Reads <model_dir>/golden.json. nullopt when the file does not exist; an error when it exists but
 // does not parse or is incomplete (no samples, a sample without checksums, negative tolerances).

@@ -119,6 +119,11 @@ absl::StatusOr<Calibration> Calibrate(Model& model, const ModelConfig& config,
     out.budget_bytes = model.MemoryBudget(options.fraction);
     out.available_bytes = static_cast<int64_t>(static_cast<double>(out.budget_bytes) / options.fraction);
   }
+  if (out.budget_bytes <= 0 && options.budget_bytes > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "memory calibration: --memory_budget=", options.budget_bytes, " x --memory_fraction=",
+        options.fraction, " leaves no bytes for batches"));
+  }
   if (out.budget_bytes <= 0) {
     return absl::FailedPreconditionError(
         "memory calibration: cannot tell how much memory is available; set --memory_budget");

@@ -13,16 +13,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/common/files.h"
 
 namespace eaos::runtime {
 namespace {
 
+// cgroup and procfs files: a few lines each.
 std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> text = common::ReadFileCapped(path, common::kMiB, "");
+  if (!text.ok()) return std::nullopt;
+  return *std::move(text);
 }
 
 std::optional<int> WholeCpus(double quota, double period) {

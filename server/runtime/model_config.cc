@@ -1,14 +1,14 @@
 #include "server/runtime/model_config.h"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/common/files.h"
+#include "server/common/proto_json.h"
 #include "server/text/fastbpe.h"
 
 namespace eaos::runtime {
@@ -57,11 +57,11 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerField(const google::protobuf::Valu
   if (!google::protobuf::util::MessageToJsonString(value->struct_value(), &object).ok()) {
     return absl::InternalError("tokenizer: cannot re-encode the object");
   }
-  if (auto s = google::protobuf::util::JsonStringToMessage(object, &out); !s.ok()) {
+  if (auto s = common::ParseJson(object, &out, {.ignore_unknown_fields = false}); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer has an unknown key or a value that is not a string (known keys: "
                      "type, model, codes, vocab; all strings): ",
-                     s.message().as_string()));
+                     s.message()));
   }
   if (out.type().empty()) out.set_type(std::string(kSentencepieceTokenizer));
   return out;
@@ -114,6 +114,7 @@ absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const ModelConfig
   if (auto s = ValidateTokenizer(config); !s.ok()) return s;
   const TokenizerConfig& tok = config.tokenizer_config();
   const int max_length = static_cast<int>(config.max_length());
+  absl::StatusOr<std::unique_ptr<text::Tokenizer>> tokenizer;
   if (tok.type() == kFastBpeTokenizer) {
     text::FastBpeOptions options;
     options.codes_path = model_dir + "/" + tok.codes();
@@ -121,15 +122,32 @@ absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const ModelConfig
     options.max_length = max_length;
     auto fastbpe = text::FastBpeTokenizer::Load(options);
     if (!fastbpe.ok()) return fastbpe.status();
-    return std::unique_ptr<text::Tokenizer>(*std::move(fastbpe));
+    tokenizer = std::unique_ptr<text::Tokenizer>(*std::move(fastbpe));
+  } else {
+    text::TokenizerOptions options;
+    options.model_path = model_dir + "/" + tok.model();
+    options.shim_path = spm_shim_path;
+    options.bos_id = config.special_tokens().bos_id();
+    options.eos_id = config.special_tokens().eos_id();
+    options.max_length = max_length;
+    tokenizer = text::Tokenizer::Load(options);
+    if (!tokenizer.ok()) return tokenizer.status();
   }
-  text::TokenizerOptions options;
-  options.model_path = model_dir + "/" + tok.model();
-  options.shim_path = spm_shim_path;
-  options.bos_id = config.special_tokens().bos_id();
-  options.eos_id = config.special_tokens().eos_id();
-  options.max_length = max_length;
-  return text::Tokenizer::Load(options);
+  if (auto s = CheckSpecialIds(config, (*tokenizer)->vocab_size()); !s.ok()) return s;
+  return tokenizer;
+}
+
+absl::Status CheckSpecialIds(const ModelConfig& config, int vocab_size) {
+  const auto& st = config.special_tokens();
+  for (auto [name, id] : {std::pair{"pad_id", st.pad_id()}, std::pair{"unk_id", st.unk_id()},
+                          std::pair{"bos_id", st.bos_id()}, std::pair{"eos_id", st.eos_id()}}) {
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model.json: special_tokens.", name, "=", id, " is not an id of the tokenizer, whose ",
+          "vocabulary has ", vocab_size, " pieces (ids 0..", vocab_size - 1, ")"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 int LabelCount(const ModelConfig& config, absl::string_view label_set) {
@@ -142,9 +160,9 @@ int LabelCount(const ModelConfig& config, absl::string_view label_set) {
 absl::Status ValidateModelConfig(const ModelConfig& config) {
   if (config.name().empty()) return absl::InvalidArgumentError("model.json: name is missing");
   if (config.version().empty()) return absl::InvalidArgumentError("model.json: version is missing");
-  if (config.max_length() < 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.json: max_length must be >= 3, got ", config.max_length()));
+  if (config.max_length() < 3 || config.max_length() > kMaxMaxLength) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: max_length must be in [3, ",
+                                                   kMaxMaxLength, "], got ", config.max_length()));
   }
   if (config.tag_scheme() != "BIO") {
     return absl::InvalidArgumentError(
@@ -200,12 +218,9 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
   ModelConfig config;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // tooling may add fields (architecture, training info)
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &config, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.json is not valid: ", status.message().as_string()));
+  // Unknown keys are skipped: tooling may add fields (architecture, training info).
+  if (auto status = common::ParseJson(json, &config); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json is not valid: ", status.message()));
   }
   absl::StatusOr<TokenizerConfig> tokenizer =
       ParseTokenizerField(config.has_tokenizer() ? &config.tokenizer() : nullptr);
@@ -219,11 +234,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json) {
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   const std::string path = model_dir + "/model.json";
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto config = ParseModelConfig(buf.str());
+  absl::StatusOr<std::string> json = common::ReadFileCapped(path, kMaxModelJsonBytes, "model config");
+  if (!json.ok()) return json.status();
+  auto config = ParseModelConfig(*json);
   if (!config.ok()) {
     return absl::Status(config.status().code(),
                         absl::StrCat(path, ": ", config.status().message()));

@@ -31,6 +31,11 @@ inline constexpr absl::string_view kSpanOutput = "span_logits";
 inline constexpr absl::string_view kAspectOutput = "aspect_logits";
 inline constexpr absl::string_view kSentimentOutput = "sentiment_logits";
 
+// What model.json may hold: texts far beyond any encoder's positions are a typo, not a model.
+inline constexpr int64_t kMaxMaxLength = 16384;
+// model.json is a page of labels; a larger file is not one (and is not read).
+inline constexpr uint64_t kMaxModelJsonBytes = uint64_t{1} << 20;
+
 // Parses model.json text and checks it against the contract.
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json);
 
@@ -46,6 +51,10 @@ absl::Status ValidateModelConfig(const ModelConfig& config);
 // native fastBPE tokenizer (text/fastbpe.h). The message names the file that is wrong.
 absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(
     const ModelConfig& config, const std::string& model_dir, const std::string& spm_shim_path = "");
+
+// Each special token id (pad, unk, bos, eos) is an id of a vocabulary of `vocab_size` pieces; the
+// message names the id that is not. LoadTokenizer checks this.
+absl::Status CheckSpecialIds(const ModelConfig& config, int vocab_size);
 
 // Number of labels of the label list named `label_set` ("span_labels", "aspects", "sentiments").
 int LabelCount(const ModelConfig& config, absl::string_view label_set);

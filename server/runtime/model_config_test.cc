@@ -73,7 +73,7 @@ TEST(ModelConfig, RejectsRepeatedLabels) {
 TEST(ModelConfig, RejectsTinyMaxLengthAndSharedSpecialIds) {
   EXPECT_THAT(
       ParseModelConfig(Replace(R"("max_length": 128)", R"("max_length": 2)")).status().message(),
-      HasSubstr("max_length must be >= 3"));
+      HasSubstr("max_length must be in [3, 16384], got 2"));
   EXPECT_THAT(ParseModelConfig(Replace(R"("eos_id": 3)", R"("eos_id": 2)")).status().message(),
               HasSubstr("must differ"));
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/common/files.h"
 #include "server/runtime/host_limits.h"
 #include "server/runtime/memory.h"
 
@@ -247,6 +248,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
           : DefaultIntraOpThreads(/*on_cpu=*/!IsCudaDevice(options.device));
   at::set_num_threads(threads);
   const std::string path = options.model_dir + "/model.pt";
+  // TorchScript would read a FIFO or a device until it fails (or forever).
+  if (absl::Status s = common::CheckRegularFile(path, "TorchScript model"); !s.ok()) return s;
   std::unique_ptr<TorchModel> model;
   try {
     const at::Device device(options.device);
@@ -290,9 +293,26 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
     return absl::FailedPreconditionError(absl::StrCat(
         "model.pt does not match the model contract",
         options.precision == "fp32" ? "" : absl::StrCat(" at ", options.precision), ": ",
-        out.status().message()));
+        out.status().message(), " (the warm-up rows hold only the special ids bos_id=",
+        st.bos_id(), " unk_id=", st.unk_id(), " eos_id=", st.eos_id(), " pad_id=", st.pad_id(),
+        ": is each one an id of the model's embedding?)"));
   }
   if (auto s = CheckOutputs(config, batch, *out); !s.ok()) return s;
+  // One row of max_length positions: a model.json max_length beyond the model's position
+  // embeddings fails here, at load, instead of failing every long text's batch at serving time
+  // (when calibration and the golden self-test are skipped nothing else runs such a row).
+  std::vector<int64_t> longest(config.max_length(), st.unk_id());
+  longest.front() = st.bos_id();
+  longest.back() = st.eos_id();
+  const Batch full = Batch::Pad({&longest}, st.pad_id());
+  if (absl::StatusOr<ModelOutputs> long_out = model->Forward(full); !long_out.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model.json max_length=", config.max_length(), " is more than model.pt accepts: a row of ",
+        config.max_length(), " positions fails with: ", long_out.status().message(),
+        " (set max_length to the model's max positions, e.g. 256 for PhoBERT-base)"));
+  } else if (auto s = CheckOutputs(config, full, *long_out); !s.ok()) {
+    return s;
+  }
   return std::unique_ptr<Model>(std::move(model));
 }
 

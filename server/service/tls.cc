@@ -1,25 +1,22 @@
 #include "server/service/tls.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/server_credentials.h"
+#include "server/common/files.h"
 
 namespace eaos::service {
 namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (buf.str().find("-----BEGIN ") == std::string::npos) {
+  // A PEM chain is a few KiB; 1 MiB leaves room for a long CA bundle.
+  absl::StatusOr<std::string> pem = common::ReadFileCapped(path, common::kMiB, "PEM file");
+  if (!pem.ok()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", pem.status().message()));
+  if (pem->find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, ": ", path, " holds no PEM block (-----BEGIN ...)"));
   }
-  return buf.str();
+  return pem;
 }
 
 }  // namespace

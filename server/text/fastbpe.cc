@@ -2,12 +2,11 @@
 
 #include <array>
 #include <climits>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/files.h"
 #include "server/text/utf8.h"
 
 namespace eaos::text {
@@ -111,14 +110,6 @@ absl::string_view Strip(absl::string_view line) {
   return line.substr(begin, end - begin);
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open the ", what, " file ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 uint64_t PairKey(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
          static_cast<uint32_t>(right);
@@ -135,9 +126,9 @@ bool IsPythonSpace(char32_t c) {
 
 absl::StatusOr<std::unique_ptr<FastBpeTokenizer>> FastBpeTokenizer::Load(
     const FastBpeOptions& options) {
-  auto codes = ReadFile(options.codes_path, "BPE codes");
+  auto codes = common::ReadFileCapped(options.codes_path, kMaxTokenizerFileBytes, "BPE codes");
   if (!codes.ok()) return codes.status();
-  auto vocab = ReadFile(options.vocab_path, "vocabulary");
+  auto vocab = common::ReadFileCapped(options.vocab_path, kMaxTokenizerFileBytes, "vocabulary");
   if (!vocab.ok()) return vocab.status();
   return FromText(*codes, *vocab, options.max_length, options.codes_path, options.vocab_path);
 }

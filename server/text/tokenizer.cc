@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/files.h"
 #include "server/text/spm_shim.h"
 
 #ifndef EAOS_SPM_SHIM_INSTALL_PATH
@@ -124,6 +125,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const TokenizerOption
     }
     if (!loaded->ok()) return loaded->status();
     shim = **loaded;
+  }
+  if (absl::Status s = common::CheckRegularFile(options.model_path, "sentencepiece model",
+                                               kMaxTokenizerFileBytes);
+      !s.ok()) {
+    return s;
   }
   std::array<char, 1024> err{};
   void* processor = shim->load(options.model_path.c_str(), err.data(), err.size());

@@ -32,6 +32,10 @@ struct Encoding {
   size_t size() const { return ids.size(); }
 };
 
+// Tokenizer files (a sentencepiece model, bpe.codes, vocab.txt) are a few MiB; a file beyond this
+// is not one and is refused before it is read.
+inline constexpr uint64_t kMaxTokenizerFileBytes = uint64_t{256} << 20;
+
 struct TokenizerOptions {
   std::string model_path;  // the sentencepiece .model file
   // libeaos_spm.so to load; empty: $EAOS_SPM_SHIM, else beside the executable, else the
