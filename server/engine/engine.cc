@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "server/common/option_checks.h"
 #include "server/engine/self_test.h"
 #include "server/engine/validation.h"
 #include "server/runtime/calibration.h"
@@ -116,6 +117,19 @@ EngineObservers EngineObservers::Borrow(EngineObserver* observer) {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& options,
                                                      EngineObservers observers) {
+  try {
+    return LoadSteps(options, std::move(observers));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of host memory while loading the model in ", options.model_dir));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("loading the model in ", options.model_dir, " failed: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::LoadSteps(const EngineOptions& options,
+                                                          EngineObservers observers) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   if (options.inject_load_delay > absl::ZeroDuration()) absl::SleepFor(options.inject_load_delay);
   Parts parts;
@@ -197,38 +211,39 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Start(
 
 absl::Status Engine::ValidateOptions(const EngineOptions& options) {
   const auto& s = options.scheduling;
-  if (s.max_batch_size < 1 || s.max_queue_items < 1) {
-    return absl::InvalidArgumentError("max_batch_size and max_queue_items must be >= 1");
-  }
-  if (options.runners_per_device < 0) {
-    return absl::InvalidArgumentError("runners_per_device must be >= 0 (0: 2 on a GPU, 1 on CPU)");
-  }
-  if (s.max_batch_tokens < 0) {
-    return absl::InvalidArgumentError("max_batch_tokens must be >= 0 (0: calibrate)");
-  }
-  if (s.max_batch_tokens == 0 && !(options.memory_fraction > 0 && options.memory_fraction <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("memory_fraction must be in (0, 1], got ", options.memory_fraction));
-  }
-  if (options.max_text_bytes < 1 || options.max_id_bytes < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_text_bytes and max_id_bytes must be >= 1, got ", options.max_text_bytes,
-                     " and ", options.max_id_bytes));
+  const int cpus = runtime::UsableCpus();
+  const absl::Duration hour = absl::Hours(1);
+  common::OptionChecks checks;
+  checks.Int("max_batch_size", s.max_batch_size, 1, kMaxBatchSize)
+      .Int("max_queue_items", s.max_queue_items, 1, kMaxQueueItems)
+      .Int("max_batch_tokens", s.max_batch_tokens, 0, kMaxBatchTokens, "(0: calibrate)")
+      .Int("batch_lookahead", s.lookahead, 0, kMaxQueueItems, "(0: 4 x max_batch_size)")
+      .Int("batch_overhead_tokens", s.batch_overhead_tokens, 0, kMaxBatchTokens)
+      // An infinite delay would hold a lone item until its deadline.
+      .Duration("max_queue_delay", s.max_queue_delay, absl::ZeroDuration(), absl::Seconds(10))
+      .Int("runners_per_device", options.runners_per_device, 0, 16, "(0: 2 on a GPU, 1 on CPU)")
+      .Int("threads", options.intra_op_threads, 0, 4 * cpus,
+           absl::StrCat("(0: automatic; at most 4 x the ", cpus, " usable CPUs)"))
+      .Int("max_text_bytes", options.max_text_bytes, 1, 16 << 20)
+      .Int("max_id_bytes", options.max_id_bytes, 1, 1 << 20)
+      .Int("max_items_per_request", options.max_items_per_request, 1, s.max_queue_items,
+           "(at most --max_queue_items)")
+      .Duration("oom_budget_hold", options.oom_budget_hold, absl::ZeroDuration(), hour)
+      .Int("memory_budget", options.memory_budget_bytes, 0, int64_t{1} << 50, "(0: measure)")
+      .That(options.memory_budget_bytes == 0 || options.memory_budget_bytes >= (int64_t{1} << 20),
+            absl::StrCat("--memory_budget is in bytes: ", options.memory_budget_bytes,
+                         " cannot hold a batch; give at least 1048576 (1 MiB), or 0 to measure"))
+      .Int("inject_oom_above_tokens", options.faults.oom_above_tokens, 0, kMaxBatchTokens)
+      .Duration("inject_load_delay", options.inject_load_delay, absl::ZeroDuration(), hour);
+  if (s.max_batch_tokens == 0) {
+    checks.Real("memory_fraction", options.memory_fraction, 0, 1, /*lo_open=*/true);
   }
   for (const auto& [name, rate] : {std::pair{"inject_oom_rate", options.faults.oom_rate},
                                    std::pair{"inject_error_rate", options.faults.error_rate}}) {
-    if (!(rate >= 0.0 && rate < 1.0)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, " must be in [0, 1), got ", rate));
-    }
+    checks.That(rate >= 0.0 && rate < 1.0,
+                absl::StrCat("--", name, " must be in [0, 1), got ", rate));
   }
-  if (options.faults.oom_above_tokens < 0 || options.inject_load_delay < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("inject_oom_above_tokens and inject_load_delay must be >= 0");
-  }
-  if (options.max_items_per_request < 1 || options.max_items_per_request > s.max_queue_items) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_items_per_request must be in [1, max_queue_items=", s.max_queue_items, "]"));
-  }
-  return absl::OkStatus();
+  return checks.status();
 }
 
 Engine::Engine(Parts parts, decode::Decoder decoder,

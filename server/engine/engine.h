@@ -84,12 +84,19 @@ struct EngineOptions {
   absl::Duration inject_load_delay = absl::ZeroDuration();
 };
 
+// Upper bounds of the options (ValidateOptions): far beyond any useful setting, low enough that
+// a typo (an extra zero, a byte count for a token count) is refused instead of served.
+inline constexpr int kMaxBatchSize = 4096;
+inline constexpr int kMaxQueueItems = 10'000'000;
+inline constexpr int kMaxBatchTokens = 1 << 30;
+
 class Engine {
  public:
   // Loads the model directory: model.json, tokenizer, one TorchScript replica per device (each
   // checked by a warm-up forward against model.json), the memory calibration when
   // max_batch_tokens is 0, the golden self-test; then decorates the replicas with injected faults
-  // when options.faults asks for them, and starts serving.
+  // when options.faults asks for them, and starts serving. Never throws: a library exception while
+  // loading (std::bad_alloc included) becomes an error status naming the model directory.
   static absl::StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& options,
                                                       EngineObservers observers = {});
 
@@ -159,6 +166,9 @@ class Engine {
   static absl::StatusOr<std::unique_ptr<Engine>> Start(
       Parts parts, std::vector<std::unique_ptr<runtime::Model>> replicas,
       EngineObservers observers);
+  // Load's steps; may throw (LibTorch, allocation).
+  static absl::StatusOr<std::unique_ptr<Engine>> LoadSteps(const EngineOptions& options,
+                                                           EngineObservers observers);
   RequestLimits limits() const;
 
   const Parts parts_;
