@@ -121,6 +121,8 @@ std::string DefaultModelDir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: a SIGTERM or SIGHUP during flag parsing or startup waits for the signal thread.
+  eaos::service::BlockControlSignals();
   absl::SetProgramUsageMessage(
       "eaos-server: serves one EAOS model to many clients over gRPC with dynamic batching.\n"
       "Usage: eaos-server [--model_dir=DIR] [--listen=HOST:PORT] [flags]");

@@ -1,8 +1,11 @@
 #include "server/service/server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -15,6 +18,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/common/option_checks.h"
 #include "server/observability/metrics.h"
 #include "server/observability/metrics_http.h"
 #include "server/service/admin_service.h"
@@ -107,17 +111,41 @@ class Control {
 
 namespace {
 
+const sigset_t& ControlSignals() {
+  static const sigset_t* signals = [] {
+    auto* set = new sigset_t;
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    return set;
+  }();
+  return *signals;
+}
+
+// Connections, files and the model's threads all take descriptors; Debian's default soft limit
+// (1024) is reached by a few hundred Spark tasks with a channel each. The hard limit is what an
+// operator allowed: take all of it.
+void RaiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    Log(absl::StrCat("open-file limit raised from ", before, " to ", limit.rlim_cur));
+  } else {
+    Log(absl::StrCat("open-file limit stays at ", before, ": ", std::strerror(errno)));
+  }
+}
+
 // SIGTERM, SIGINT and SIGHUP go to a thread of their own that posts them to `control`; every
-// thread created after this inherits the mask. A second stop signal exits at once.
+// thread created after this inherits the mask (BlockControlSignals, usually already called by
+// main). A signal that came before is pending and handled first. A second stop signal exits at
+// once.
 void HandleSignals(Control* control) {
-  // The set outlives this function: the thread may still be waiting at exit.
-  static sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  BlockControlSignals();
   std::thread([control] {
+    const sigset_t& signals = ControlSignals();
     bool stopping = false;
     while (true) {
       int sig = 0;
@@ -139,6 +167,14 @@ void HandleSignals(Control* control) {
 
 // Keepalive, connection age, stream and message limits of the main server.
 void ConfigureChannels(const ServerOptions& options, grpc::ServerBuilder* builder) {
+  // gRPC sets SO_REUSEPORT by default: a second server on a taken port would then start and
+  // silently take a share of the connections. Without it, binding a taken port fails.
+  builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Compressed requests are refused (UNIMPLEMENTED) before their body is inflated: gRPC 1.51
+  // checks --max_message_bytes only after inflating, so a 1 MiB gzip bomb would cost 1 GiB.
+  // Short texts gain nothing from gzip; answers are sent uncompressed as well.
+  builder->SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder->SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   if (options.max_connection_age != absl::InfiniteDuration()) {
     builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                                 static_cast<int>(Millis(options.max_connection_age)));
@@ -184,7 +220,8 @@ absl::StatusOr<Listening> StartServers(const ServerOptions& options, EaosService
   builder.RegisterService(admin);
   servers->main = builder.BuildAndStart();
   if (servers->main == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
+                                               " (--listen): is another process using the port?"));
   }
   Listening where{WithPort(options.listen_address, port), ""};
   if (!options.health_listen.empty()) {
@@ -192,11 +229,13 @@ absl::StatusOr<Listening> StartServers(const ServerOptions& options, EaosService
     int health_port = 0;
     health_builder.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
                                     &health_port);
+    health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     servers->health = health_builder.BuildAndStart();
     if (servers->health == nullptr || health_port == 0) {
       servers->Shutdown(absl::Now());
       return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", options.health_listen, " (--health_listen)"));
+          absl::StrCat("cannot listen on ", options.health_listen,
+                       " (--health_listen): is another process using the port?"));
     }
     where.health = WithPort(options.health_listen, health_port);
   }
@@ -229,31 +268,50 @@ void LogReload(const absl::StatusOr<ReloadResult>& result) {
 }
 
 absl::Status ValidateServerOptions(const ServerOptions& options) {
-  if (options.service.max_stream_in_flight < 1 || options.service.max_results_per_message < 1) {
-    return absl::InvalidArgumentError(
-        "max_stream_in_flight and max_results_per_message must be >= 1");
+  const absl::Duration hour = absl::Hours(1), day = absl::Hours(24);
+  common::OptionChecks checks;
+  checks.Address("listen", options.listen_address)
+      .Int("max_stream_in_flight", options.service.max_stream_in_flight, 1, 1'000'000)
+      .Int("max_results_per_message", options.service.max_results_per_message, 1, 1'000'000)
+      .Int("max_message_bytes", options.max_message_bytes, 1024, 1 << 30)
+      .Int("max_concurrent_streams", options.max_concurrent_streams, 1, 65536)
+      .Duration("keepalive_time", options.keepalive_time, absl::Seconds(1), day,
+                /*infinite_ok=*/true)
+      .Duration("keepalive_timeout", options.keepalive_timeout, absl::Seconds(1), hour)
+      .Duration("min_client_ping_interval", options.min_client_ping_interval,
+                absl::ZeroDuration(), hour)
+      .Int("max_ping_strikes", options.max_ping_strikes, 0, 1000, "(0: unlimited)")
+      // 0s would close every connection at once: every call would fail.
+      .Duration("max_connection_age", options.max_connection_age, absl::Seconds(1), 30 * day,
+                /*infinite_ok=*/true)
+      .Duration("max_connection_age_grace", options.max_connection_age_grace,
+                absl::ZeroDuration(), 30 * day, /*infinite_ok=*/true)
+      .Duration("shutdown_grace", options.shutdown_grace, absl::ZeroDuration(), hour);
+  if (!options.metrics_address.empty()) checks.Address("metrics_listen", options.metrics_address);
+  if (!options.health_listen.empty()) checks.Address("health_listen", options.health_listen);
+  const std::pair<const char*, const std::string*> addresses[] = {
+      {"listen", &options.listen_address},
+      {"metrics_listen", &options.metrics_address},
+      {"health_listen", &options.health_listen}};
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = i + 1; j < 3; ++j) {
+      const auto& [a_flag, a] = addresses[i];
+      const auto& [b_flag, b] = addresses[j];
+      checks.That(a->empty() || b->empty() || !common::AddressesCollide(*a, *b),
+                  absl::StrCat("--", a_flag, "=", *a, " and --", b_flag, "=", *b,
+                               " would share a port: give each its own"));
+    }
   }
-  if (options.max_message_bytes < 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_message_bytes must be at least 1024, got ", options.max_message_bytes));
-  }
-  if (options.max_concurrent_streams < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("max_concurrent_streams must be >= 1, got ",
-                                                   options.max_concurrent_streams));
-  }
-  if (options.keepalive_time <= absl::ZeroDuration() ||
-      options.keepalive_timeout <= absl::ZeroDuration() ||
-      options.min_client_ping_interval < absl::ZeroDuration() || options.max_ping_strikes < 0) {
-    return absl::InvalidArgumentError(
-        "keepalive_time and keepalive_timeout must be > 0, min_client_ping_interval and "
-        "max_ping_strikes >= 0");
-  }
+  if (!checks.ok()) return checks.status();
   return engine::Engine::ValidateOptions(options.engine);
 }
+
+void BlockControlSignals() { pthread_sigmask(SIG_BLOCK, &ControlSignals(), nullptr); }
 
 int RunServer(const ServerOptions& options) {
   static auto* control = new Control;  // outlives the signal thread, which is never joined
   HandleSignals(control);
+  RaiseFileLimit();
   if (absl::Status s = ValidateServerOptions(options); !s.ok()) {
     Log(std::string(s.message()));
     return 1;

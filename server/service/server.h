@@ -59,6 +59,11 @@ struct ServerOptions {
 // The checks of `options` that need no model: INVALID_ARGUMENT naming the flag.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and the threads it starts later), so
+// that one arriving before RunServer handles them stays pending instead of killing the process.
+// main() calls it first; RunServer calls it too.
+void BlockControlSignals();
+
 // Runs until SIGTERM or SIGINT. Returns the process exit code: 0 after a clean drain, 1 when the
 // server cannot start (the reason is printed).
 int RunServer(const ServerOptions& options);
