@@ -1,5 +1,7 @@
 #include "server/text/utf8.h"
 
+#include <utility>
+
 namespace eaos::text {
 namespace {
 
@@ -55,25 +57,53 @@ std::vector<uint32_t> CodePointIndex(absl::string_view s) {
   return index;
 }
 
+namespace {
+
+// The code point that starts at s[pos] and its byte length; {0, 0} when none does (a truncated
+// or invalid sequence: callers validate first, this only must not read past the end).
+std::pair<char32_t, size_t> DecodeAt(absl::string_view s, size_t pos) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + pos;
+  const int len = SequenceLength(p[0]);
+  if (len == 0 || pos + len > s.size()) return {0, 0};
+  if (len == 1) return {p[0], 1};
+  char32_t c = p[0] & (0xFF >> (len + 1));
+  for (int k = 1; k < len; ++k) c = (c << 6) | (p[k] & 0x3F);
+  return {c, static_cast<size_t>(len)};
+}
+
+// Unicode's White_Space property, plus U+200B ZERO WIDTH SPACE (a Cf that keyboards insert as
+// a word break).
+bool IsSpace(char32_t c) {
+  if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200B) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Characters that show nothing on their own: format controls (bidi marks and isolates, joiners,
+// the BOM, invisible operators, the soft hyphen, tags), variation selectors, the combining
+// grapheme joiner and the Hangul fillers. A text made only of these and spaces is blank.
+bool IsInvisible(char32_t c) {
+  return c == 0xAD || c == 0x34F || c == 0x61C || c == 0x115F || c == 0x1160 || c == 0x17B4 ||
+         c == 0x17B5 || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+         (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) ||
+         (c >= 0x2066 && c <= 0x206F) || c == 0x3164 || (c >= 0xFE00 && c <= 0xFE0F) ||
+         c == 0xFEFF || c == 0xFFA0 || (c >= 0x1D173 && c <= 0x1D17A) || c == 0xE0001 ||
+         (c >= 0xE0020 && c <= 0xE007F) || (c >= 0xE0100 && c <= 0xE01EF);
+}
+
+}  // namespace
+
 size_t WhitespaceLengthAt(absl::string_view s, size_t pos) {
   if (pos >= s.size()) return 0;
-  const auto c = static_cast<unsigned char>(s[pos]);
-  if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
-  auto rest = s.substr(pos);
-  if (rest.substr(0, 2) == "\xC2\xA0") return 2;      // U+00A0 no-break space
-  if (rest.substr(0, 3) == "\xE3\x80\x80") return 3;  // U+3000 ideographic space
-  if (rest.size() >= 3 && c == 0xE2 && static_cast<unsigned char>(rest[1]) == 0x80 &&
-      static_cast<unsigned char>(rest[2]) <= 0x8B) {
-    return 3;  // U+2000..U+200B
-  }
-  return 0;
+  const auto [c, len] = DecodeAt(s, pos);
+  return len > 0 && IsSpace(c) ? len : 0;
 }
 
 bool IsBlank(absl::string_view s) {
   for (size_t p = 0; p < s.size();) {
-    const size_t ws = WhitespaceLengthAt(s, p);
-    if (ws == 0) return false;
-    p += ws;
+    const auto [c, len] = DecodeAt(s, p);
+    if (len == 0 || !(IsSpace(c) || IsInvisible(c))) return false;
+    p += len;
   }
   return true;
 }

@@ -62,5 +62,33 @@ TEST(Utf8, IsBlankSeesOnlyWhitespace) {
   EXPECT_FALSE(IsBlank("\xE2\x80\x9C"));
 }
 
+TEST(Utf8, WhitespaceIsUnicodesWhiteSpaceSet) {
+  // U+0085 NEL, U+1680, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR, U+202F, U+205F.
+  for (const char* space : {"\xC2\x85", "\xE1\x9A\x80", "\xE2\x80\xA8", "\xE2\x80\xA9",
+                            "\xE2\x80\xAF", "\xE2\x81\x9F"}) {
+    EXPECT_EQ(WhitespaceLengthAt(space, 0), std::string(space).size()) << space;
+  }
+  // Invisible, but not spaces: spans are not trimmed of them.
+  EXPECT_EQ(WhitespaceLengthAt("\xEF\xBB\xBF", 0), 0u);  // U+FEFF BOM
+  EXPECT_EQ(WhitespaceLengthAt("\xE2\x81\xA0", 0), 0u);  // U+2060 WORD JOINER
+  EXPECT_EQ(WhitespaceLengthAt("\xE2", 0), 0u);            // truncated: never read past the end
+}
+
+TEST(Utf8, TextsOfSeparatorsAndInvisibleFormatCharactersAreBlank) {
+  // The finding: each of these alone was served as a text.
+  for (const char* blank : {"\xE2\x80\xA8", "\xE2\x80\xA9", "\xC2\x85", "\xEF\xBB\xBF",
+                            "\xE2\x81\xA0", "\xE2\x80\x8E\xE2\x80\x8F",  // LRM RLM
+                            "\xC2\xAD",                                      // soft hyphen
+                            "\xE2\x80\x8D \xE2\x80\x8C",                   // ZWJ ZWNJ
+                            "\xEF\xB8\x8F", "\xE3\x85\xA4",                 // VS16, Hangul filler
+                            "\xF3\xA0\x80\x81"}) {                            // U+E0001 tag
+    EXPECT_TRUE(IsBlank(blank)) << blank;
+  }
+  // Visible text with invisible characters around it is not blank.
+  EXPECT_FALSE(IsBlank("\xEF\xBB\xBFhay"));
+  EXPECT_FALSE(IsBlank("\xE2\x80\x8D\xF0\x9F\x91\x8D"));  // ZWJ + thumbs up
+  EXPECT_FALSE(IsBlank("\xCC\x81"));  // a lone combining acute: a mark, shown on a dotted circle
+}
+
 }  // namespace
 }  // namespace eaos::text
