@@ -259,7 +259,7 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
     }
     return false;
   };
-  const ItemResultSink sink = [&](eaos::v1::Item item, eaos::v1::ItemResult result) {
+  const ItemResultSink sink = [&](const eaos::v1::Item& item, const eaos::v1::ItemResult& result) {
     write_line(item, result);
   };
 
@@ -287,7 +287,7 @@ absl::Status AnnotateJsonl(Client& client, const AnnotateJsonlOptions& options,
     });
   }
 
-  const absl::Status stream_status =
+  absl::Status stream_status =
       client.PredictStreamParallel(options.num_streams, source, sink, stream);
 
   streams_done.Notify();

@@ -187,7 +187,7 @@ absl::StatusOr<std::string> Client::CheckHealth(const std::string& service) {
 absl::Status Client::PredictStream(const ItemSource& source, const ResultSink& sink,
                                    const StreamOptions& options) {
   if (absl::Status status = ValidateStreamOptions(options); !status.ok()) return status;
-  const ItemResultSink drop_item = [&sink](eaos::v1::Item, eaos::v1::ItemResult result) {
+  const ItemResultSink drop_item = [&sink](const eaos::v1::Item&, eaos::v1::ItemResult result) {
     sink(std::move(result));
   };
   internal::StreamCall call(stub_.get(), options, options_.wait_for_ready, /*keep_texts=*/false);

@@ -276,7 +276,7 @@ void AppendJsonString(absl::string_view value, std::string* out) {
 
 std::string FormatResultLine(const eaos::v1::Item& item, const eaos::v1::ItemResult& result) {
   std::string out;
-  out.reserve(64 + item.id().size() + 2 * item.text().size() + 160 * result.tuples_size());
+  out.reserve(64 + item.id().size() + 2 * item.text().size() + 160 * static_cast<size_t>(result.tuples_size()));
   out.append("{\"id\":");
   AppendJsonString(item.id(), &out);
   out.append(",\"text\":");

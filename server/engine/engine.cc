@@ -222,7 +222,7 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
       // An infinite delay would hold a lone item until its deadline.
       .Duration("max_queue_delay", s.max_queue_delay, absl::ZeroDuration(), absl::Seconds(10))
       .Int("runners_per_device", options.runners_per_device, 0, 16, "(0: 2 on a GPU, 1 on CPU)")
-      .Int("threads", options.intra_op_threads, 0, 4 * cpus,
+      .Int("threads", options.intra_op_threads, 0, int64_t{4} * cpus,
            absl::StrCat("(0: automatic; at most 4 x the ", cpus, " usable CPUs)"))
       .Int("max_text_bytes", options.max_text_bytes, 1, 16 << 20)
       .Int("max_id_bytes", options.max_id_bytes, 1, 1 << 20)

@@ -74,8 +74,9 @@ absl::Status ToLogits(const c10::Dict<c10::IValue, c10::IValue>& dict, absl::str
 
 class TorchModel final : public Model {
  public:
-  TorchModel(torch::jit::Module module, at::Device device, int lanes)
-      : module_(std::move(module)), device_(device) {
+  // A Module is a shared handle: copying it shares the weights.
+  TorchModel(const torch::jit::Module& module, at::Device device, int lanes)
+      : module_(module), device_(device) {
     for (const at::Tensor& p : module_.parameters()) parameters_ += static_cast<uint64_t>(p.numel());
 #if EAOS_WITH_CUDA
     // One stream of this model's device per lane, taken once: a lane's forwards are ordered, two
@@ -275,7 +276,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
       return absl::InvalidArgumentError(absl::StrCat(
           "--precision must be fp32, fp16 or bf16, got \"", options.precision, "\""));
     }
-    model = std::make_unique<TorchModel>(std::move(module), device, options.lanes);
+    model = std::make_unique<TorchModel>(module, device, options.lanes);
   } catch (const c10::Error& e) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot load ", path, ": ", e.what_without_backtrace()));

@@ -158,12 +158,13 @@ grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* 
       [&](int i) -> WorkItem::Done {
         return [slot = response->mutable_results(i), metrics, start, answered,
                 id = request->items(i).id()](absl::StatusOr<v1::ItemResult> result) {
-          if (result.ok()) {
+          const bool ok = result.ok();
+          if (ok) {
             *slot = *std::move(result);
           } else {
             SetError(id, result.status(), slot);
           }
-          metrics->RecordItem(result.ok(), absl::Now() - start);
+          metrics->RecordItem(ok, absl::Now() - start);
           answered();
         };
       },

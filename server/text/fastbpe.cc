@@ -190,9 +190,9 @@ absl::StatusOr<std::unique_ptr<FastBpeTokenizer>> FastBpeTokenizer::FromText(
   const std::string codes_text = UniversalNewlines(codes_raw);
   std::vector<absl::string_view> code_lines = SplitLines(codes_text);
   code_lines.pop_back();
-  auto intern = [&](std::string s) {
+  auto intern = [&](const std::string& s) {
     const auto next = static_cast<int32_t>(tok->symbols_.size());
-    return tok->symbols_.emplace(std::move(s), next).first->second;
+    return tok->symbols_.emplace(s, next).first->second;
   };
   for (size_t rank = 0; rank < code_lines.size(); ++rank) {
     const std::vector<absl::string_view> fields = SplitFields(code_lines[rank]);

@@ -71,12 +71,17 @@ std::pair<char32_t, size_t> DecodeAt(absl::string_view s, size_t pos) {
   return {c, static_cast<size_t>(len)};
 }
 
-// Unicode's White_Space property, plus U+200B ZERO WIDTH SPACE (a Cf that keyboards insert as
-// a word break).
-bool IsSpace(char32_t c) {
+// The word separators of the model contract (docs/model-contract.md; decode.py's set): words and
+// span edges depend on it, so it changes only with the contract.
+bool IsContractSpace(char32_t c) {
   if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D);
-  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200B) || c == 0x2028 ||
-         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return c == 0xA0 || (c >= 0x2000 && c <= 0x200B) || c == 0x3000;
+}
+
+// Unicode's White_Space property, and U+200B.
+bool IsSpace(char32_t c) {
+  return IsContractSpace(c) || c == 0x85 || c == 0x1680 || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F;
 }
 
 // Characters that show nothing on their own: format controls (bidi marks and isolates, joiners,
@@ -96,7 +101,7 @@ bool IsInvisible(char32_t c) {
 size_t WhitespaceLengthAt(absl::string_view s, size_t pos) {
   if (pos >= s.size()) return 0;
   const auto [c, len] = DecodeAt(s, pos);
-  return len > 0 && IsSpace(c) ? len : 0;
+  return len > 0 && IsContractSpace(c) ? len : 0;
 }
 
 bool IsBlank(absl::string_view s) {

@@ -23,13 +23,13 @@ bool IsValidUtf8(absl::string_view s, size_t* error_offset = nullptr);
 // point that starts at or contains byte b; entry s.size() is the number of code points.
 std::vector<uint32_t> CodePointIndex(absl::string_view s);
 
-// The whitespace spans are trimmed of: Unicode's White_Space set (ASCII space, tab, LF, VT, FF,
-// CR, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) and U+200B.
+// The whitespace of the model contract, which separates words and is trimmed off span edges (ASCII
+// space, tab, LF, VT, FF, CR, U+00A0, U+3000 and U+2000..U+200B; the Python decoder's set).
 // Returns the byte length of the whitespace character that starts at s[pos], or 0.
 size_t WhitespaceLengthAt(absl::string_view s, size_t pos);
 
-// True when `s` is empty or holds only that whitespace and characters that show nothing on their
-// own (format controls such as U+200E, U+2060 and the BOM U+FEFF, variation selectors, the soft
+// True when `s` is empty or holds only Unicode White_Space (that whitespace and U+0085, U+1680,
+// U+2028, U+2029, U+202F, U+205F) and characters that show nothing on their own (format controls such as U+200E, U+2060 and the BOM U+FEFF, variation selectors, the soft
 // hyphen, Hangul fillers, tags): a text a reader would see as blank.
 bool IsBlank(absl::string_view s);
 

@@ -139,7 +139,7 @@ TEST_F(Tls, FlagMistakesStopTheServerWithTheReason) {
   for (const Case& c : {
            Case{{"--tls_cert=" + File("server.pem")}, "needs both --tls_cert and --tls_key"},
            Case{{"--tls_cert=" + missing, "--tls_key=" + File("server.key")},
-                "--tls_cert: cannot read " + missing},
+                "--tls_cert: cannot read PEM file " + missing},
            Case{{"--tls_cert=" + File("server.pem"), "--tls_key=" + File("ca.srl")},
                 "holds no PEM block"},
        }) {
