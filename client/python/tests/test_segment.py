@@ -308,3 +308,34 @@ def test_batch_job_exits_2_naming_the_pip_install(
 def test_answer_words_spans_are_decoder_like() -> None:
     result = answer_words(eaos_pb2.Item(text="Chương_trình rất hay !".encode()))
     assert [t.opinion for t in result.tuples] == ["rất", "hay", "Chương_trình rất hay"]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_asyncio_client_segments_too(package: str) -> None:
+    import asyncio
+
+    from eaos_client.aio import AsyncClient
+
+    server = FakeServer(Script(segmenter=(package, "x"), word_answers=True))
+
+    async def body() -> tuple[list, dict]:
+        async with AsyncClient(ClientOptions(target=server.target, timeout=10)) as client:
+            results = await client.annotate(TEXTS)
+            streamed = {
+                r.index: r.result async for r in client.predict_stream(list(enumerate(TEXTS)))
+            }
+            return results, streamed
+
+    try:
+        with pytest.warns(RuntimeWarning, match="segmentation may differ"):
+            results, streamed = asyncio.run(body())
+        assert server.fake.model_info_calls == 1
+    finally:
+        server.stop()
+    spans = 0
+    for i, text in enumerate(TEXTS):
+        if text is None:
+            continue
+        spans += restored_ok(text, results[i]) + restored_ok(text, streamed[i])
+    assert spans > 20
+    assert "Chương_trình" in server.fake.texts[0]

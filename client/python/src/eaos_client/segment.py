@@ -19,8 +19,8 @@ decoder trims both off a span: docs/model-contract.md), so it always sits on a c
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
+import os
 import threading
 import unicodedata
 import warnings
@@ -235,6 +235,17 @@ def _installed_version(package: str) -> str:
 
 _loaded: dict[tuple[str, str], Segmenter] = {}
 _loaded_lock = threading.Lock()
+
+
+def _reset_locks_after_fork() -> None:
+    # A lock held by another thread at fork() stays held in the child: PySpark forks workers.
+    global _loaded_lock
+    _loaded_lock = threading.Lock()
+    for segmenter in _loaded.values():
+        segmenter._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_locks_after_fork)
 
 
 def get_segmenter(package: str, version: str = "") -> Segmenter:
