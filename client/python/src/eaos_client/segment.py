@@ -10,10 +10,13 @@ span back to the original text (code points and UTF-8 bytes) and replaces the sp
 ``original[begin:end]``.
 
 The alignment is a walk over both texts that pairs every character that is neither whitespace nor
-``_`` ("core" characters) one to one, in order: the segmenters only insert, delete or replace
-whitespace and ``_``. When the core characters of the two texts differ (a segmenter that changed,
-dropped or added anything else), the text is sent raw instead (``Segmented.segmented`` is None)
-and counted in ``SegmenterStats.raw_fallbacks``. A span edge is never ``_`` or whitespace (the
+``_`` ("core" characters) one to one, in order. What the two segmenters were seen to change (on
+generated comments, with noise, in NFD): they insert, delete or replace whitespace and ``_``; both
+normalize to NFC (so the original is compared as NFC, each composed character standing for its
+whole decomposed cluster); underthesea moves tone marks within a syllable (``hoà`` -> ``hòa``,
+``qúa`` -> ``quá``: a pair with the same base letter is accepted). When the core characters
+differ in anything else, the text is sent raw instead (``Segmented.segmented`` is None) and
+counted in ``SegmenterStats.raw_fallbacks``. A span edge is never ``_`` or whitespace (the
 decoder trims both off a span: docs/model-contract.md), so it always sits on a core character.
 """
 
@@ -91,7 +94,7 @@ def composed(original: str) -> list[tuple[str, int, int]]:
 def align(original: str, segmented: str) -> tuple[list[int], list[int]] | None:
     """For each code point of ``segmented``, the range ``[begins[i], ends[i])`` of
     ``original`` it stands for (-1, -1 for a separator: whitespace or '_'); None when the two
-    texts differ in anything but separators and NFC composition."""
+    texts differ in anything but separators, NFC composition and tone-mark placement."""
     begins, ends = [-1] * len(segmented), [-1] * len(segmented)
     core = composed(original)
     j = 0
