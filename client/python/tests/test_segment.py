@@ -1,6 +1,7 @@
 """Word segmentation (eaos_client.segment): pyvi and underthesea on 1,000 generated comments (and
-noisy and NFD variants), every span mapped back to the original text; the client's wiring
-(GetModelInfo once, annotate, predict_stream, the batch job) against the fake server."""
+noisy and NFD variants, the handwritten devset and 1,000 random strings), every span mapped back
+to the original text; the client's wiring (GetModelInfo once, annotate, predict_stream, the batch
+job, the asyncio client) against the fake server."""
 
 from __future__ import annotations
 
@@ -56,6 +57,29 @@ def noisy(texts: list[str], seed: int = 5) -> list[str]:
     return out
 
 
+RANDOM_ALPHABET = (
+    list("abcdeghiklmnopqrstuvxyđăâêôơưáàảãạắằẳẵặấầẩẫậéèẻẽẹếềểễệíìỉĩịóòỏõọốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ")
+    + list("ABCĐ0123456789") + [" "] * 20 + list(".,!?;:()[]{}\"'-_/\\@#$%^&*+=<>~`|")
+    + ["\t", "\n", "\r\n", "\u00a0", "\u3000", "\u200b", "\ufeff", "\u0301", "\u0323", "😀",
+       "👍🏽", "中", "한", "\u1100\u1161", "ﬁ", "①", "²", "Ⅻ", "ǅ", "İ", "ß", "…", "“", "”", "–",
+       "\u0b47\u0b3e", "e\u0301\u0302", "\u0300a", "\u2028", "\x1c"]
+)
+
+
+def random_strings(n: int, seed: int = 1) -> list[str]:
+    """Vietnamese letters, punctuation and the characters that trip normalizers: NFD marks on
+    anything, Hangul jamo (NFC joins two starters), compatibility characters, odd whitespace."""
+    rng = random.Random(seed)
+    return [
+        "".join(rng.choice(RANDOM_ALPHABET) for _ in range(rng.randint(1, 80))) for _ in range(n)
+    ]
+
+
+def devset() -> list[str]:
+    with open(REPO / "models" / "devset" / "handwritten.jsonl", encoding="utf-8") as rows:
+        return [json.loads(line)["text"] for line in rows if line.strip()]
+
+
 def core(text: str) -> list[str]:
     """A text's characters as the alignment compares them: NFC, no separators, base letters."""
     return [unicodedata.normalize("NFD", ch)[0] for ch, _, _ in composed(text)]
@@ -109,6 +133,8 @@ def test_every_span_of_1000_comments_maps_back(package: str, comments: list[str]
         ("comments", comments),
         ("noisy", noisy(comments[:500])),
         ("nfd", [unicodedata.normalize("NFD", t) for t in comments[:300]]),
+        ("devset", devset()),
+        ("random", random_strings(1000)),
     ]:
         spans = changed = fallbacks = 0
         for text in texts:
@@ -120,7 +146,7 @@ def test_every_span_of_1000_comments_maps_back(package: str, comments: list[str]
             spans += check_spans(prepared)
         report[name] = (len(texts), changed, spans, fallbacks)
         # Both segmenters change only separators, NFC composition and tone-mark placement on
-        # these texts: nothing falls back to the raw text.
+        # these texts: nothing falls back to the raw text (random strings included).
         assert fallbacks == 0, (package, name, fallbacks)
     print(f"\n{package}: (texts, segmented differently, spans checked, raw fallbacks) {report}")
     assert report["comments"][1] > 500  # the segmenter did join words / split punctuation

@@ -67,19 +67,30 @@ def _base(ch: str) -> str:
     return unicodedata.normalize("NFD", ch)[0]
 
 
+def _joins(cluster: str, ch: str) -> bool:
+    """Whether NFC may merge ``ch`` into the cluster before it: a combining mark, or a starter
+    that composes with it (Hangul jamo L + V -> a syllable). Nothing below U+0300 composes."""
+    if unicodedata.combining(ch):
+        return True
+    if ord(ch) < 0x300:
+        return False
+    return unicodedata.normalize("NFC", cluster + ch) != unicodedata.normalize("NFC", cluster) + ch
+
+
 def composed(original: str) -> list[tuple[str, int, int]]:
     """The original's characters as NFC gives them, each with the original range it came from.
 
     Both segmenters normalize their input to NFC (a decomposed ``a`` + U+0301 comes back as
-    ``á``). Each starter and the combining marks after it are composed on their own; a character
-    of the result maps to the whole range of that cluster, unless the cluster did not change.
+    ``á``). Each starter and what NFC may merge into it (combining marks, Hangul jamo) are
+    composed on their own; a character of the result maps to the whole range of that cluster,
+    unless the cluster did not change.
     Separators (whitespace, '_') are left out.
     """
     out: list[tuple[str, int, int]] = []
     n, start = len(original), 0
     while start < n:
         end = start + 1
-        while end < n and unicodedata.combining(original[end]):
+        while end < n and _joins(original[start:end], original[end]):
             end += 1
         cluster = original[start:end]
         nfc = unicodedata.normalize("NFC", cluster) if end - start > 1 else cluster
