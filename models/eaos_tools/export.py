@@ -168,19 +168,21 @@ def check_tokenizer(path: str, labels: Dict, cfg: EAOSConfig) -> None:
                           % (sp.get_piece_size(), cfg.vocab_size))
 
 
-def model_json(labels: Dict, cfg: EAOSConfig) -> Dict:
+def model_json(labels: Dict, cfg: EAOSConfig, segmenter: Optional[Dict] = None) -> Dict:
     meta = {k: labels[k] for k in ("name", "version")}
     meta.update({"max_length": cfg.max_length, "tokenizer": "tokenizer.model",
                  "special_tokens": dict(labels["special_tokens"]), "tag_scheme": labels["tag_scheme"],
                  "span_labels": list(labels["span_labels"]), "aspects": list(labels["aspects"]),
                  "sentiments": list(labels["sentiments"]), "outputs": dict(OUTPUTS),
                  "architecture": cfg.to_dict()})
+    if segmenter:
+        meta["segmenter"] = dict(segmenter)
     return meta
 
 
 def export(ckpt: Dict, tokenizer: str, labels: Dict, out_dir: str,
            golden_samples: Optional[List[Dict]] = None, threshold: float = golden_mod.THRESHOLD,
-           quiet: bool = False) -> Dict:
+           quiet: bool = False, segmenter: Optional[Dict] = None) -> Dict:
     """Writes the model directory; returns {"model_json", "golden", "margins"}.
 
     ckpt: {"config", "state_dict"} (load_checkpoint's result).  Nothing is written when the
@@ -190,7 +192,7 @@ def export(ckpt: Dict, tokenizer: str, labels: Dict, out_dir: str,
     from .validate import contract_errors, load_schema, schema_errors, validate
 
     model, cfg = build_model(ckpt, labels)
-    meta = model_json(labels, cfg)
+    meta = model_json(labels, cfg, segmenter)
     errs = schema_errors(meta, load_schema()) + contract_errors(meta)
     if errs:
         raise ExportError("the labels do not make a valid model.json: %s" % "; ".join(errs))
@@ -269,6 +271,10 @@ def main(argv=None):
     ap.add_argument("--max-length", type=int, help="--random-init: override the preset's max_length")
     ap.add_argument("--seed", type=int, default=0, help="--random-init: torch seed")
     ap.add_argument("--save-checkpoint", help="--random-init: also write the checkpoint here")
+    ap.add_argument("--segmenter", metavar="PACKAGE[==VERSION]",
+                    help="the word segmenter the training texts went through (pyvi or underthesea; "
+                         "version: the installed one when not given), recorded in model.json; the "
+                         "clients then segment with it (docs/phobert.md)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -288,7 +294,9 @@ def main(argv=None):
         else:
             ckpt = load_checkpoint(args.checkpoint)
         samples = golden_mod.read_samples(args.golden_texts) if args.golden_texts else None
-        export(ckpt, args.tokenizer, labels, args.out, samples, args.threshold)
+        from .validate import parse_segmenter
+        segmenter = parse_segmenter(args.segmenter) if args.segmenter else None
+        export(ckpt, args.tokenizer, labels, args.out, samples, args.threshold, segmenter=segmenter)
     except (ExportError, ValueError, OSError) as e:
         print("export: error: %s" % e, file=sys.stderr)
         sys.exit(1)

@@ -504,6 +504,8 @@ def export_module(args) -> Dict:
         raise ExportError("--tokenizer-type fastbpe needs --codes bpe.codes and --vocab vocab.txt")
     if not fastbpe and not args.tokenizer:
         raise ExportError("--tokenizer-type sentencepiece needs --tokenizer FILE.model")
+    from .validate import parse_segmenter
+    segmenter = parse_segmenter(args.segmenter) if getattr(args, "segmenter", None) else None
     labels = read_labels(args.labels, fastbpe)
     if args.name:
         labels["name"] = args.name
@@ -583,6 +585,10 @@ def export_module(args) -> Dict:
                  "sentiments": list(labels["sentiments"]), "outputs": dict(OUTPUTS),
                  "architecture": architecture(module, emb, max_length, args.module)})
     from .validate import contract_errors, load_schema, schema_errors, validate
+    if segmenter:
+        meta["segmenter"] = segmenter
+        log("segmenter: %s %s (model.json; the clients segment texts with it before sending)"
+            % (segmenter["package"], segmenter["version"]))
     errs = schema_errors(meta, load_schema()) + contract_errors(meta)
     if errs:
         raise ExportError("the labels do not make a valid model.json: %s" % "; ".join(errs))
@@ -671,6 +677,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threshold", type=float, default=golden_mod.THRESHOLD)
     ap.add_argument("--name", help="override the labels file's model name")
     ap.add_argument("--version", help="override the labels file's version")
+    ap.add_argument("--segmenter", metavar="PACKAGE[==VERSION]",
+                    help="the word segmenter your training texts went through (pyvi or underthesea; "
+                         "version: the installed one when not given), recorded in model.json; the "
+                         "clients then segment with it before sending (docs/phobert.md)")
     ap.add_argument("--threads", type=int, default=2)
     return ap
 

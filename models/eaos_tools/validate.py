@@ -91,6 +91,26 @@ def load_schema() -> Dict:
         return json.load(fh)
 
 
+SEGMENTER_PACKAGES = ("pyvi", "underthesea")
+
+
+def parse_segmenter(spec: str) -> Dict[str, str]:
+    """``pyvi==0.1.1`` (or ``pyvi``: the installed version) -> model.json's "segmenter"."""
+    package, _, version = spec.partition("==")
+    package, version = package.strip(), version.strip()
+    if package not in SEGMENTER_PACKAGES:
+        raise ValueError("--segmenter %s: the package must be one of %s (the segmenters the clients run)"
+                         % (spec, ", ".join(SEGMENTER_PACKAGES)))
+    if not version:
+        import importlib.metadata
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            raise ValueError("--segmenter %s: %s is not installed here; give its version as %s==X.Y.Z "
+                             "(the one the training data was segmented with)" % (spec, package, package)) from None
+    return {"package": package, "version": version}
+
+
 def contract_errors(meta: Dict) -> List[str]:
     """Rules of the contract that the schema does not express."""
     errs = []

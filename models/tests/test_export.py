@@ -287,6 +287,19 @@ class ExportTest(unittest.TestCase):
         again = json.load(open(os.path.join(out, "golden.json"), encoding="utf-8"))
         self.assertEqual(first, again, "the fixed seed makes the export reproducible")
 
+    def test_segmenter_is_recorded(self):
+        out = os.path.join(self.tmp.name, "segmented")
+        r = run_cli("--random-init", "tiny", "--tokenizer", TOKENIZER, "--labels", self.labels_path,
+                    "--segmenter", "underthesea==9.5.0", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        meta = json.load(open(os.path.join(out, "model.json"), encoding="utf-8"))
+        self.assertEqual(meta["segmenter"], {"package": "underthesea", "version": "9.5.0"})
+        self.assertEqual(validate(out), [])
+        r = run_cli("--random-init", "tiny", "--tokenizer", TOKENIZER, "--labels", self.labels_path,
+                    "--segmenter", "jieba==0.42", "--out", os.path.join(self.tmp.name, "no"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("must be one of pyvi, underthesea", r.stderr)
+
     @unittest.skipUnless(os.environ.get("EAOS_TEST_BASE") == "1", "set EAOS_TEST_BASE=1 (~1 min, 440 MB)")
     def test_random_init_base(self):
         out = os.path.join(self.tmp.name, "base")

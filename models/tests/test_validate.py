@@ -10,7 +10,7 @@ import torch
 import _paths  # noqa: F401
 from eaos_tools.model import EAOSConfig, EAOSModel, export_torchscript
 from eaos_tools.export import default_labels, model_json
-from eaos_tools.validate import contract_errors, schema_errors, validate
+from eaos_tools.validate import contract_errors, parse_segmenter, schema_errors, validate
 
 with open(os.path.join(_paths.MODELS_DIR, "model.schema.json"), encoding="utf-8") as _f:
     SCHEMA = json.load(_f)
@@ -50,6 +50,22 @@ class ValidateTest(unittest.TestCase):
         m = self.meta()
         m["outputs"] = {"span_logits": "span_labels", "aspect_logits": "aspects", "x": "aspects"}
         self.assertTrue(any("sentiments" in e for e in contract_errors(m)))
+
+    def test_segmenter(self):
+        seg = {"package": "pyvi", "version": "0.1.1"}
+        m = model_json(default_labels("eaos-test", "1.2.3"),
+                       EAOSConfig(vocab_size=40, hidden=16, heads=2, ffn=32, max_length=16), seg)
+        self.assertEqual(m["segmenter"], seg)
+        self.assertEqual(schema_errors(m, SCHEMA), [])
+        for bad, needle in (({"package": "vncorenlp", "version": "1"}, "segmenter.package"),
+                            ({"package": "pyvi"}, "version"),
+                            ({"package": "pyvi", "version": "0.1.1", "x": 1}, "unknown field 'x'"),
+                            ({"package": "pyvi", "version": "0.1 .1"}, "segmenter.version")):
+            m["segmenter"] = bad
+            self.assertTrue(any(needle in e for e in schema_errors(m, SCHEMA)), (bad, schema_errors(m, SCHEMA)))
+        self.assertEqual(parse_segmenter("underthesea==9.5.0"), {"package": "underthesea", "version": "9.5.0"})
+        with self.assertRaisesRegex(ValueError, "must be one of"):
+            parse_segmenter("jieba==1")
 
     @unittest.skipUnless(os.path.isfile(os.path.join(_paths.DEMO_DIR, "tokenizer.model")), "needs models/demo")
     def test_directories(self):

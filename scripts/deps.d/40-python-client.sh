@@ -2,7 +2,8 @@
 # The Python client (client/python) and its Spark tests: a virtualenv made from Debian's
 # /usr/bin/python3 at ${EAOS_PY_VENV:-<repo>/build/pyenv} with the pinned packages of
 # client/python/requirements-test.txt (grpcio, grpcio-tools, protobuf, pyspark 4.0 with its Spark
-# Connect server jar, pandas, pyarrow, pytest, build, uvicorn), then the eaos-client package itself, whose gRPC
+# Connect server jar, pandas, pyarrow, pytest, build, uvicorn, and the word segmenters pyvi and
+# underthesea that eaos_client.segment runs), then the eaos-client package itself, whose gRPC
 # stubs grpcio-tools generates from proto/ at build time. Java 17 runs Spark; openssl makes the
 # TLS test certificates; unshare (util-linux) gives the dns:/// test its own /etc/hosts.
 # Idempotent: stamps in the virtualenv skip the steps whose inputs did not change.

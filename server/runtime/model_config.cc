@@ -106,6 +106,29 @@ absl::Status ValidateTokenizer(const ModelConfig& config) {
                                                  "\""));
 }
 
+// model.json's optional "segmenter": the word segmenter the model was trained with. The server
+// only reports it (GetModelInfo); the clients segment, so only the packages they know are taken.
+absl::Status ValidateSegmenter(const ModelConfig& config) {
+  if (!config.has_segmenter()) return absl::OkStatus();
+  const SegmenterConfig& seg = config.segmenter();
+  if (seg.package() != "pyvi" && seg.package() != "underthesea") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.json: segmenter.package must be \"pyvi\" or \"underthesea\" (the segmenters the "
+        "clients run), got \"", seg.package(), "\""));
+  }
+  constexpr absl::string_view kVersionChars =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-!";
+  const bool version_ok = !seg.version().empty() &&
+                          absl::string_view(seg.version()).find_first_not_of(kVersionChars) ==
+                              absl::string_view::npos;
+  if (!version_ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.json: segmenter.version must be the package's version as pip pins it (e.g. "
+        "\"0.1.1\"), got \"", seg.version(), "\""));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const ModelConfig& config,
@@ -169,6 +192,7 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
         absl::StrCat("model.json: tag_scheme must be \"BIO\", got \"", config.tag_scheme(), "\""));
   }
   if (auto s = ValidateTokenizer(config); !s.ok()) return s;
+  if (auto s = ValidateSegmenter(config); !s.ok()) return s;
   for (auto [labels, field] :
        {std::pair{&config.span_labels(), "span_labels"}, std::pair{&config.aspects(), "aspects"},
         std::pair{&config.sentiments(), "sentiments"}}) {

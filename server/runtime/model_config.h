@@ -21,6 +21,7 @@ namespace eaos::runtime {
 
 using ModelConfig = ::eaos::model::v1::ModelConfig;
 using TokenizerConfig = ::eaos::model::v1::TokenizerConfig;
+using SegmenterConfig = ::eaos::model::v1::SegmenterConfig;
 
 // TokenizerConfig.type values.
 inline constexpr absl::string_view kSentencepieceTokenizer = "sentencepiece";

@@ -139,6 +139,25 @@ TEST(ModelConfig, NamesWhatIsWrongWithTheTokenizer) {
   EXPECT_THAT(number.status().message(), HasSubstr("tokenizer must be a file name"));
 }
 
+TEST(ModelConfig, ParsesAnOptionalSegmenter) {
+  auto raw = ParseModelConfig(kValid);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_FALSE(raw->has_segmenter());
+  auto pyvi = ParseModelConfig(Replace(
+      R"("tag_scheme")", R"("segmenter": {"package": "pyvi", "version": "0.1.1"}, "tag_scheme")"));
+  ASSERT_TRUE(pyvi.ok()) << pyvi.status();
+  EXPECT_EQ(pyvi->segmenter().package(), "pyvi");
+  EXPECT_EQ(pyvi->segmenter().version(), "0.1.1");
+  auto unknown = ParseModelConfig(Replace(
+      R"("tag_scheme")", R"("segmenter": {"package": "vncorenlp", "version": "1.2"}, "tag_scheme")"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(), HasSubstr("segmenter.package must be"));
+  auto no_version = ParseModelConfig(
+      Replace(R"("tag_scheme")", R"("segmenter": {"package": "underthesea"}, "tag_scheme")"));
+  ASSERT_FALSE(no_version.ok());
+  EXPECT_THAT(no_version.status().message(), HasSubstr("segmenter.version must be"));
+}
+
 TEST(ModelConfig, LoadTokenizerNamesAMissingFastBpeFile) {
   std::string json = absl::StrReplaceAll(
       kValid, {{R"("tokenizer": "tokenizer.model",)", kFastBpe}, {kDemoIds, kFairseqIds}});

@@ -444,6 +444,11 @@ grpc::ServerUnaryReactor* EaosServiceImpl::GetModelInfo(grpc::CallbackServerCont
     status = ToGrpcStatus(NotReady());
   } else {
     *response = engine->Info();
+    // The word segmenter the model was trained with (clients segment before sending).
+    if (const auto& config = engine->config(); config.has_segmenter()) {
+      response->mutable_segmenter()->set_package(config.segmenter().package());
+      response->mutable_segmenter()->set_version(config.segmenter().version());
+    }
   }
   metrics_->RecordRequest(Method::kGetModelInfo, status.error_code(), absl::Now() - start);
   reactor->Finish(status);

@@ -46,7 +46,11 @@ class EaosServer:
     """One eaos-server process. ``target`` is host:port; ``items_ok()`` reads its /metrics."""
 
     def __init__(
-        self, listen: str = "127.0.0.1:0", threads: int = 1, extra: tuple[str, ...] = ()
+        self,
+        listen: str = "127.0.0.1:0",
+        threads: int = 1,
+        extra: tuple[str, ...] = (),
+        model_dir: str | None = None,
     ) -> None:
         self.log_path = Path(tempfile.mkstemp(prefix="eaos-server-", suffix=".log")[1])
         args = [
@@ -56,7 +60,7 @@ class EaosServer:
             f"--threads={threads}",
             *extra,
         ]
-        model_dir = os.environ.get("EAOS_MODEL_DIR")
+        model_dir = model_dir or os.environ.get("EAOS_MODEL_DIR")
         if model_dir:
             args.append(f"--model_dir={model_dir}")
         with open(self.log_path, "wb") as log:

@@ -12,7 +12,9 @@ accounting: items travel under per-stream sequence numbers, the unanswered ones 
 server answered with a retryable code) are sent again on a new stream after a backoff, and a
 result for an unknown or already answered number fails the run (INTERNAL). Items with a null or
 non-string text get a local INVALID_ARGUMENT result without being sent. Create the client inside
-the event loop that uses it (grpc.aio channels belong to one loop).
+the event loop that uses it (grpc.aio channels belong to one loop). Word segmentation
+(``ClientOptions.segmenter``) is the sync client's; the segmenter runs in a worker thread
+(``asyncio.to_thread``), never on the event loop.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from eaos_client.client import (
     is_retryable,
     predict_options,
     retry_message,
+    segment_item,
     split_chunks,
     to_item,
 )
 from eaos_client.errors import EaosError
 from eaos_client.options import ClientOptions, channel_options
 from eaos_client.results import local_error
+from eaos_client.segment import Segmented, Segmenter, resolve
 from eaos_client.streaming import RETRYABLE_ITEM_CODES, StreamResult, count_failed_attempt
 
 T = TypeVar("T")
@@ -60,6 +64,9 @@ class AsyncClient:
         # Called before each client-level retry with a line such as
         # "server unavailable, retrying in 2 s (attempt 3/10)"; None: retries are silent.
         self.on_retry: Callable[[str], None] | None = None
+        self._segmenter_lock = asyncio.Lock()
+        self._segmenter: Segmenter | None = None
+        self._segmenter_known = False
 
     @property
     def channel(self) -> grpc.aio.Channel:
@@ -121,6 +128,24 @@ class AsyncClient:
             lambda: self.stub.GetModelInfo(eaos_pb2.GetModelInfoRequest(), timeout=deadline)
         )
 
+    async def segmenter(self) -> Segmenter | None:
+        """The word segmenter texts are sent through (see Client.segmenter); asked once."""
+        if self._segmenter_known:
+            return self._segmenter
+        async with self._segmenter_lock:
+            if not self._segmenter_known:
+                setting = self.options.segmenter
+                info = None
+                if setting == "auto":
+                    try:
+                        info = await self.get_model_info()
+                    except EaosError as error:
+                        if error.code != grpc.StatusCode.UNIMPLEMENTED:
+                            raise
+                self._segmenter = await asyncio.to_thread(resolve, setting, info)
+                self._segmenter_known = True
+            return self._segmenter
+
     async def health(self, service: str = "", timeout: float = 5.0) -> str:
         """grpc.health.v1 status of ``service`` ("" = the server): SERVING, NOT_SERVING, ..."""
         check = self.channel.unary_unary(
@@ -164,6 +189,16 @@ class AsyncClient:
             results.append(None if problem is None else local_error(item.id, problem))
             if problem is None:
                 sendable.append((index, item))
+        segmented: dict[int, Segmented] = {}
+        segmenter = await self.segmenter() if sendable else None
+        if segmenter is not None:
+            prepared = await asyncio.to_thread(
+                lambda: [segment_item(item, segmenter) for _, item in sendable]
+            )
+            for position, ((index, _), (item, restore)) in enumerate(zip(sendable, prepared)):
+                sendable[position] = (index, item)
+                if restore is not None:
+                    segmented[index] = restore
         options = predict_options(threshold)
         limiter = asyncio.Semaphore(concurrency or self.options.concurrency)
 
@@ -171,7 +206,8 @@ class AsyncClient:
             async with limiter:
                 answers = await self._predict_chunk(chunk, options)
             for (index, _), answer in zip(chunk, answers):
-                results[index] = answer
+                restore = segmented.get(index)
+                results[index] = answer if restore is None else restore.restore(answer)
 
         tasks = [asyncio.ensure_future(run(c)) for c in split_chunks(sendable, self.options)]
         try:
@@ -214,10 +250,12 @@ class AsyncClient:
 
 
 class _Entry:
-    __slots__ = ("index", "obj", "item")
+    __slots__ = ("index", "obj", "item", "prepared")
 
-    def __init__(self, index: int, obj: Any, item: eaos_pb2.Item) -> None:
-        self.index, self.obj, self.item = index, obj, item
+    def __init__(
+        self, index: int, obj: Any, item: eaos_pb2.Item, prepared: Segmented | None = None
+    ) -> None:
+        self.index, self.obj, self.item, self.prepared = index, obj, item, prepared
 
 
 class _StreamRun:
@@ -238,6 +276,7 @@ class _StreamRun:
         self.next_index = 0
         self.backlog: deque[_Entry] = deque()
         self.ready: asyncio.Queue[StreamResult] = asyncio.Queue()  # answered, not yet yielded
+        self.segmenter: Segmenter | None = None  # resolved when results() starts
 
     async def _take(self) -> _Entry | None:
         """The next sendable input item (null / non-string texts answered locally), or None."""
@@ -251,6 +290,10 @@ class _StreamRun:
             entry = _Entry(self.next_index, obj, item)
             self.next_index += 1
             if problem is None:
+                if self.segmenter is not None:
+                    entry.item, entry.prepared = await asyncio.to_thread(
+                        segment_item, item, self.segmenter
+                    )
                 return entry
             self.ready.put_nowait(StreamResult(entry.index, obj, local_error(item.id, problem)))
         return None
@@ -258,6 +301,7 @@ class _StreamRun:
     async def results(self) -> AsyncIterator[StreamResult]:
         failures = 0
         attempts = self.client.options.retry.max_attempts
+        self.segmenter = await self.client.segmenter()
         while True:
             stream = _OneStream(self)
             call = asyncio.ensure_future(stream.run(self.ready))
@@ -370,6 +414,8 @@ class _OneStream:
             self.retry_later.append(entry)
             return
         result.id = entry.item.id
+        if entry.prepared is not None:
+            entry.prepared.restore(result)
         self.progressed = True
         ready.put_nowait(StreamResult(entry.index, entry.obj, result))
 

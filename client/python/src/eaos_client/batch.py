@@ -18,7 +18,12 @@ job at once. Ctrl-C stops cleanly: the output keeps every answered row, the summ
 exit 130, and rerunning the same command resumes.
 
 Exit codes: 0 done (per-row errors are counted in the summary), 1 server or I/O error or a
-``--fail-fast`` stop, 2 usage (bad flags, missing input, refused resume), 130 interrupted.
+``--fail-fast`` stop, 2 usage (bad flags, missing input, refused resume, the model's word
+segmenter not installed), 130 interrupted.
+
+Word segmentation (``--segmenter auto``, the default): when the server's model declares the
+segmenter it was trained with, texts are segmented with it before sending; the output's text and
+spans are the input's own (eaos_client.segment).
 
 Formats follow the extension (``.parquet`` or ``--output-format``): JSONL lines are the
 ``{"id","text","predictions"}`` objects of the C++ client (completion order; join on id); Parquet
@@ -44,8 +49,9 @@ from typing import Any, TextIO
 
 from eaos_client.client import Client
 from eaos_client.errors import EaosError
-from eaos_client.options import ClientOptions, RetryPolicy, TlsOptions
+from eaos_client.options import SEGMENTER_SETTINGS, ClientOptions, RetryPolicy, TlsOptions
 from eaos_client.results import error_dict, prediction_structs, result_record
+from eaos_client.segment import SegmenterUnavailable
 
 PARQUET_PART_ROWS = 5000
 
@@ -83,6 +89,7 @@ class JobConfig:
     max_attempts: int = 10
     fail_fast: bool = False
     connect_timeout: float | None = 10.0
+    segmenter: str = "auto"
 
     def retry(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts)
@@ -402,13 +409,24 @@ def run_direct(config: JobConfig, result: JobResult | None = None) -> JobResult:
     progress = Progress(max(count_rows(config.input, in_fmt) - len(skip or ()), 0), show)
     started = time.monotonic()
     options = ClientOptions(
-        target=config.endpoint, tls=config.tls, timeout=config.timeout, retry=config.retry()
+        target=config.endpoint,
+        tls=config.tls,
+        timeout=config.timeout,
+        retry=config.retry(),
+        segmenter=config.segmenter,
     )
     writer = None
     try:
         with Client(options) as client, _RowShield() as shield:
             client.on_retry = progress.note
             _check_connects(client, config)
+            segmenter = client.segmenter()
+            if segmenter is not None:
+                progress.note(
+                    f"segmenting texts with {segmenter.package} {segmenter.installed_version} "
+                    f"(the model's: {segmenter.version or 'not declared'}); spans refer to the "
+                    "input's own text"
+                )
             writer = _open_writer(config, out_fmt)
             items = _pending_items(config, in_fmt, skip, result)
             for answered in client.predict_stream(
@@ -498,6 +516,7 @@ def run_spark(config: JobConfig, spark: Any = None) -> JobResult:
         concurrency=config.concurrency,
         tls=config.tls,
         retry=config.retry(),
+        segmenter=config.segmenter,
     )
     if config.mode == "file" and out_fmt == "parquet":
         annotated = eaos_spark.annotate(frame, "text", output="struct", error_col="error", **kwargs)
@@ -608,6 +627,13 @@ def parse_args(argv: Iterable[str] | None = None) -> JobConfig:
         default=10.0,
         help="seconds to wait for a first connection before failing (0: no check; direct engine)",
     )
+    add(
+        "--segmenter",
+        default="auto",
+        choices=list(SEGMENTER_SETTINGS),
+        help="word segmentation before sending: auto (the model's, from GetModelInfo), none, "
+        "or a package; spans always refer to the input text",
+    )
     add("--progress", action=argparse.BooleanOptionalAction, default=None)
     add("--master", default="local[2]", help="Spark master (classic session)")
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (instead of --master)")
@@ -641,6 +667,7 @@ def parse_args(argv: Iterable[str] | None = None) -> JobConfig:
         max_attempts=args.max_attempts,
         fail_fast=args.fail_fast,
         connect_timeout=args.connect_timeout,
+        segmenter=args.segmenter,
     )
 
 
@@ -654,7 +681,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         print("\neaos-batch: interrupted; rerun the same command to resume", file=sys.stderr)
         print(result.summary(), file=sys.stderr)
         return 130
-    except UsageError as error:
+    except (UsageError, SegmenterUnavailable) as error:
         print(f"eaos-batch: {error}", file=sys.stderr)
         return 2
     except (EaosError, FailFast, ValueError, OSError) as error:

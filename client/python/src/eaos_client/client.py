@@ -22,6 +22,7 @@ from eaos_client._stubs import eaos_pb2, eaos_pb2_grpc
 from eaos_client.errors import EaosError
 from eaos_client.options import RETRYABLE_CODES, ClientOptions, RetryPolicy, channel_options
 from eaos_client.results import local_error
+from eaos_client.segment import Segmented, Segmenter, resolve
 from eaos_client.streaming import StreamResult, run_streams
 
 T = TypeVar("T")
@@ -55,6 +56,23 @@ def to_item(obj: ItemLike) -> tuple[eaos_pb2.Item, str | None]:
     if not isinstance(text, (str, bytes)):
         return eaos_pb2.Item(id=item_id), f"text must be a string, not {type(text).__name__}"
     return eaos_pb2.Item(id=item_id, text=encode_text(text)), None
+
+
+def segment_item(
+    item: eaos_pb2.Item, segmenter: Segmenter | None
+) -> tuple[eaos_pb2.Item, Segmented | None]:
+    """The item to send (its text segmented, as a new Item) and how to map its spans back; the
+    item itself and None when there is no segmenter or the text is not valid UTF-8."""
+    if segmenter is None:
+        return item, None
+    try:
+        text = item.text.decode("utf-8")
+    except UnicodeDecodeError:
+        return item, None  # the server answers it INVALID_ARGUMENT
+    prepared = segmenter.prepare(text)
+    if prepared.segmented is None:
+        return item, None
+    return eaos_pb2.Item(id=item.id, text=prepared.segmented.encode("utf-8")), prepared
 
 
 def predict_options(threshold: float | None) -> eaos_pb2.PredictOptions:
@@ -170,6 +188,10 @@ class Client:
         # Called (from any thread) before each client-level retry with a line such as
         # "server unavailable, retrying in 2 s (attempt 3/10)"; None: retries are silent.
         self.on_retry: Callable[[str], None] | None = None
+        # The word segmenter (options.segmenter; "auto": from GetModelInfo, asked once).
+        self._segmenter_lock = threading.Lock()
+        self._segmenter: Segmenter | None = None
+        self._segmenter_known = False
         _live_clients.add(self)
 
     # -- channel lifecycle -------------------------------------------------------------------
@@ -177,6 +199,7 @@ class Client:
     def _forget_after_fork(self) -> None:
         # The parent's channel and threads are unusable here; drop them without closing.
         self._lock = threading.Lock()
+        self._segmenter_lock = threading.Lock()
         self._channel, self._stub, self._executor = None, None, None
         self._pid = os.getpid()
 
@@ -270,6 +293,31 @@ class Client:
             )
         )
 
+    def segmenter(self) -> Segmenter | None:
+        """The word segmenter texts are sent through (None: texts are sent as they are).
+
+        With ``segmenter="auto"`` the first call asks GetModelInfo which segmenter the model was
+        trained with; the answer is kept for the life of the client. Raises
+        SegmenterUnavailable (naming the ``pip install``) when that package is not installed.
+        """
+        if self._segmenter_known:
+            return self._segmenter
+        with self._segmenter_lock:
+            if not self._segmenter_known:
+                setting = self.options.segmenter
+                info = self._model_info_for_segmenter() if setting == "auto" else None
+                self._segmenter = resolve(setting, info)
+                self._segmenter_known = True
+            return self._segmenter
+
+    def _model_info_for_segmenter(self) -> eaos_pb2.ModelInfo | None:
+        try:
+            return self.get_model_info()
+        except EaosError as error:
+            if error.code == grpc.StatusCode.UNIMPLEMENTED:  # a server without GetModelInfo
+                return None
+            raise
+
     def health(self, service: str = "", timeout: float = 5.0) -> str:
         """grpc.health.v1 status of ``service``: "SERVING", "NOT_SERVING", ... (no retries)."""
         check = self.channel.unary_unary(
@@ -335,16 +383,24 @@ class Client:
         """
         results: list[eaos_pb2.ItemResult | None] = []
         sendable: list[tuple[int, eaos_pb2.Item]] = []
+        segmented: dict[int, Segmented] = {}
+        segmenter: Segmenter | None = None
         for index, obj in enumerate(items):
             item, problem = to_item(obj)
             results.append(None if problem is None else local_error(item.id, problem))
             if problem is None:
+                if not sendable:
+                    segmenter = self.segmenter()
+                item, prepared = segment_item(item, segmenter)
+                if prepared is not None:
+                    segmented[index] = prepared
                 sendable.append((index, item))
         chunks = self.chunks(sendable)
         options = self._predict_options(threshold)
         for chunk, answers in zip(chunks, self._run_chunks(chunks, options, concurrency)):
             for (index, _), answer in zip(chunk, answers):
-                results[index] = answer
+                prepared = segmented.get(index)
+                results[index] = answer if prepared is None else prepared.restore(answer)
         return results  # type: ignore[return-value]
 
     def annotate(
@@ -415,8 +471,15 @@ class Client:
         """
         if streams < 1 or max_in_flight < 1 or items_per_message < 1:
             raise ValueError("streams, max_in_flight and items_per_message must be >= 1")
+        segmenter = self.segmenter()
         return run_streams(
-            self, items, self._predict_options(threshold), streams, max_in_flight, items_per_message
+            self,
+            items,
+            self._predict_options(threshold),
+            streams,
+            max_in_flight,
+            items_per_message,
+            segmenter=segmenter,
         )
 
 
@@ -440,4 +503,12 @@ def _reset_shared_lock() -> None:
 
 os.register_at_fork(after_in_child=_reset_shared_lock)
 
-__all__ = ["Client", "StreamResult", "encode_text", "is_retryable", "shared_client", "to_item"]
+__all__ = [
+    "Client",
+    "StreamResult",
+    "encode_text",
+    "is_retryable",
+    "segment_item",
+    "shared_client",
+    "to_item",
+]

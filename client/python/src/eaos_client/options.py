@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 SERVICE_NAME = "eaos.v1.EaosService"
+SEGMENTER_SETTINGS = ("auto", "none", "pyvi", "underthesea")
 RETRYABLE_CODES: frozenset[grpc.StatusCode] = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
@@ -78,6 +79,10 @@ class ClientOptions:
     max_items_per_call / max_request_bytes: how Predict calls and stream messages are chunked.
     concurrency: unary calls in flight at once for Client.annotate.
     wait_for_ready: calls wait (within their deadline) for a server instead of failing fast.
+    segmenter: word segmentation before sending (eaos_client.segment): "auto" (the default) asks
+    the server once (GetModelInfo) which segmenter its model was trained with and uses it, if any;
+    "none" never segments; "pyvi" or "underthesea" segment with that package whatever the model
+    declares. Spans always come back in offsets of the caller's own text.
     """
 
     target: str = "127.0.0.1:50051"
@@ -92,8 +97,13 @@ class ClientOptions:
     wait_for_ready: bool = False
     load_balancing: str = "round_robin"
     reconnect_backoff: tuple[float, float] = (0.2, 5.0)
+    segmenter: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.segmenter not in SEGMENTER_SETTINGS:
+            raise ValueError(
+                f"segmenter must be one of {', '.join(SEGMENTER_SETTINGS)}, not {self.segmenter!r}"
+            )
         if self.max_items_per_call < 1 or self.concurrency < 1:
             raise ValueError("max_items_per_call and concurrency must be >= 1")
         if self.max_request_bytes < 1024:

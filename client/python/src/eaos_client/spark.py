@@ -7,6 +7,10 @@ channel (lazily, after PySpark forked it) and sends each Arrow batch as chunked 
 UNAVAILABLE / RESOURCE_EXHAUSTED (a restarting or overloaded server); any other failure, or one
 that outlasts the retries, fails the task with an ``EaosError`` naming the gRPC code.
 
+Word segmentation (``segmenter="auto"``): when the server's model declares the segmenter it was
+trained with (GetModelInfo, asked once per worker process), each text is segmented with it before
+sending and every span is mapped back to the row's own text (eaos_client.segment).
+
 Output (``output=``):
 
 * ``"struct"``: a column ``predictions`` of PREDICTION_DDL plus ``eaos_error``
@@ -53,6 +57,7 @@ class AnnotateOptions:
     tls: TlsOptions | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     wait_for_ready: bool = False
+    segmenter: str = "auto"
 
     def client_options(self) -> ClientOptions:
         return ClientOptions(
@@ -63,6 +68,7 @@ class AnnotateOptions:
             max_items_per_call=self.max_items_per_call,
             concurrency=self.concurrency,
             wait_for_ready=self.wait_for_ready,
+            segmenter=self.segmenter,
         )
 
 
@@ -181,6 +187,7 @@ def annotate(
     tls: TlsOptions | None = None,
     retry: RetryPolicy | None = None,
     wait_for_ready: bool = False,
+    segmenter: str = "auto",
 ) -> "DataFrame":
     """``df`` with the annotation of ``text_col`` added (see the module doc for the columns).
 
@@ -189,6 +196,9 @@ def annotate(
     threshold: drop tuples below this confidence (server default 0.5).
     timeout: deadline of each call, seconds. engine: "pandas" (mapInPandas) or "arrow"
     (mapInArrow). id_col: the id written in the JSON form (empty when None).
+    segmenter: "auto" segments each text with the word segmenter the server's model declares
+    (GetModelInfo; the package must be installed on the executors), "none" sends texts as they
+    are, "pyvi" / "underthesea" force one; spans always refer to ``text_col``'s own text.
     """
     if output not in ("struct", "json"):
         raise ValueError(f"output must be 'struct' or 'json', not {output!r}")
@@ -205,6 +215,7 @@ def annotate(
         tls=tls,
         retry=retry or RetryPolicy(),
         wait_for_ready=wait_for_ready,
+        segmenter=segmenter,
     )
     names = {
         "predictions": output_col or "predictions",
@@ -240,6 +251,7 @@ def make_predict_fn(
     timeout: float = 60.0,
     tls: TlsOptions | None = None,
     retry: RetryPolicy | None = None,
+    segmenter: str = "auto",
 ) -> Callable[[], Callable[["np.ndarray"], "np.ndarray"]]:
     """A ``make_predict_fn`` for ``pyspark.ml.functions.predict_batch_udf`` (StringType output).
 
@@ -253,6 +265,7 @@ def make_predict_fn(
         timeout=timeout,
         tls=tls,
         retry=retry or RetryPolicy(),
+        segmenter=segmenter,
     )
 
     def make() -> Callable[["np.ndarray"], "np.ndarray"]:

@@ -45,20 +45,22 @@ class StreamResult:
 class _Entry:
     index: int
     obj: Any
-    item: eaos_pb2.Item
+    item: eaos_pb2.Item  # as sent (its text segmented when there is a segmenter)
+    prepared: Any = None  # eaos_client.segment.Segmented: maps the spans back; None: sent raw
 
 
 class _Source:
     """The caller's items, shared by all streams: taken under a lock and numbered in order."""
 
-    def __init__(self, items: Iterable[Any]) -> None:
+    def __init__(self, items: Iterable[Any], segmenter: Any = None) -> None:
         self._iter = iter(items)
+        self._segmenter = segmenter
         self._lock = threading.Lock()
         self._next = 0
         self.exhausted = False
 
     def take(self, count: int) -> list[tuple[_Entry, str | None]]:
-        from eaos_client.client import to_item
+        from eaos_client.client import segment_item, to_item
 
         out: list[tuple[_Entry, str | None]] = []
         with self._lock:
@@ -69,7 +71,10 @@ class _Source:
                     self.exhausted = True
                     break
                 item, problem = to_item(obj)
-                out.append((_Entry(self._next, obj, item), problem))
+                prepared = None
+                if problem is None and self._segmenter is not None:
+                    item, prepared = segment_item(item, self._segmenter)
+                out.append((_Entry(self._next, obj, item, prepared), problem))
                 self._next += 1
         return out
 
@@ -156,6 +161,8 @@ class _Stream:
             self.retry_later.append(entry)
             return
         result.id = entry.item.id
+        if entry.prepared is not None:
+            entry.prepared.restore(result)
         self.progressed = True
         self.worker.emit(StreamResult(entry.index, entry.obj, result))
 
@@ -293,9 +300,13 @@ def run_streams(
     streams: int,
     window: int,
     items_per_message: int,
+    segmenter: Any = None,
 ) -> Iterator[StreamResult]:
-    """Starts ``streams`` workers over one source and yields their results as they come."""
-    source = _Source(items)
+    """Starts ``streams`` workers over one source and yields their results as they come.
+
+    ``segmenter`` (eaos_client.segment.Segmenter, or None): texts are sent segmented and each
+    result's spans mapped back to the caller's text."""
+    source = _Source(items, segmenter)
     out: queue.Queue[Any] = queue.Queue(maxsize=max(1024, 2 * window * streams))
     stop = threading.Event()
     workers = [
