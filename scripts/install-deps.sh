@@ -16,17 +16,19 @@ runtime_pkgs=(
   libgrpc++1.51 libprotobuf32 libsentencepiece0 libtorch1.13
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0
   libabsl20220623 libopenblas0-openmp
+  libicu72  # NFC normalization before tokenizing (server/text/normalize.h)
 )
 build_pkgs=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libtorch-dev libsentencepiece-dev sentencepiece
-  libabsl-dev prometheus-cpp-dev
+  libabsl-dev prometheus-cpp-dev libicu-dev
   libgtest-dev libgmock-dev googletest
   openssl  # the TLS tests make their certificates at test time
   # tests/fuzz: clang with libFuzzer and the sanitizer runtimes (only recommended by clang-14),
   # llvm-symbolizer for readable crash reports
   clang-14 libclang-rt-14-dev llvm-14
+  clang-tidy-14  # scripts/check-clang-tidy.sh
   libopenblas-openmp-dev libopenblas0-openmp
   # model tooling (training, export, Python reference) and tests
   python3 python3-torch python3-numpy python3-sentencepiece python3-pytest

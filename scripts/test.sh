@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs dependencies, builds, runs every test (C++
 # unit tests, the Python model tooling tests, integration, load and reliability tests against the
 # real server binary, Spark and ops tests), clang's thread-safety analysis of every lock
-# annotation (scripts/check-thread-safety.sh), then the sanitizer builds (ASan + UBSan, TSan) on the
+# annotation (scripts/check-thread-safety.sh) and clang-tidy (scripts/check-clang-tidy.sh), then the sanitizer builds (ASan + UBSan, TSan) on the
 # tests that run on fakes, and each libFuzzer target for a bounded time (docs/reliability.md).
 # A failing stage does not stop the later ones; the exit code is non-zero if any failed.
 #
@@ -30,6 +30,8 @@ cmake --preset release && cmake --build --preset release -j "$jobs" || exit 1
 stage "release tests" ctest --preset release -j "$jobs"
 # g++ ignores the lock annotations: clang checks them on every translation unit of the build.
 stage "thread-safety analysis" scripts/check-thread-safety.sh build/release
+# bugprone, concurrency and performance checks of the server's and C++ client's own code.
+stage "clang-tidy" scripts/check-clang-tidy.sh build/release
 
 if [[ "${SANITIZERS:-1}" != 0 ]]; then
   for preset in asan tsan; do

@@ -107,7 +107,7 @@ def build(ref: ReferenceModel, samples: Sequence[Dict], threshold: float = THRES
     names = list(ref.meta["outputs"])
     rows, gaps, conf_margins = [], [], []
     for s in samples:
-        enc = ref.tokenizer.encode(s["text"])
+        enc = ref.encode(s["text"])
         out = ref.forward([enc.input_ids], [[1] * len(enc.input_ids)])
         tuples = ref.decode_row(enc, out, 0, threshold)
         every = ref.decode_row(enc, out, 0, 0.0)

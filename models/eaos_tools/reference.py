@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .decode import decode
-from .tokenization import Encoding, load_tokenizer, pad_batch
+from .tokenization import Encoding, encode_nfc, load_tokenizer, pad_batch
 
 
 def load_model_json(model_dir: str) -> Dict:
@@ -61,7 +61,7 @@ class ReferenceModel:
         results = []
         for start in range(0, len(items), max(1, batch_size)):
             chunk = items[start:start + max(1, batch_size)]
-            encs = [self.tokenizer.encode(it["text"]) for it in chunk]
+            encs = [self.encode(it["text"]) for it in chunk]
             ids, mask = pad_batch(encs, self.tokenizer.pad_id)
             out = self.forward(ids, mask)
             for j, (it, enc) in enumerate(zip(chunk, encs)):
@@ -69,6 +69,11 @@ class ReferenceModel:
                                 "num_tokens": len(enc.input_ids),
                                 "tuples": self.decode_row(enc, out, j, threshold)})
         return results
+
+    def encode(self, text: str) -> Encoding:
+        """The model input for ``text``: its NFC form tokenized, byte ranges in ``text`` itself
+        (docs/model-contract.md, "Unicode normalization"), as the server tokenizes."""
+        return encode_nfc(self.tokenizer, text)
 
     def decode_row(self, enc: Encoding, out: Dict[str, np.ndarray], row: int,
                    threshold: float) -> List[Dict]:

@@ -7,8 +7,11 @@ server) reports *byte* offsets.  To stay byte-exact with the server we take the 
 unchanged, and parse it with the small protobuf wire-format reader below (no protobuf dependency).
 """
 
+import dataclasses
+import functools
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -107,6 +110,126 @@ def cp_to_byte_map(text: str) -> List[int]:
     for ch in text:
         m.append(m[-1] + len(ch.encode("utf-8")))
     return m
+
+
+# --- NFC before tokenizing (docs/model-contract.md, "Unicode normalization") ----------------------
+#
+# The same mechanism as the server's server/text/normalize.h: the text is split at NFC segment
+# boundaries (points where the text normalizes independently on both sides), each segment is
+# normalized on its own, an unchanged segment maps byte for byte and a changed one as a whole.
+
+# Hangul jamo that compose with what precedes them (algorithmic, not in the decomposition data):
+# medial vowels after a leading consonant, trailing consonants after an LV syllable.
+_HANGUL_BACKWARD = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+
+
+@functools.lru_cache(maxsize=1)
+def _composes_backward() -> frozenset:
+    """Starters (combining class 0) that can be the second half of a canonical composition: they
+    may merge with the character before them, so no NFC boundary lies before them."""
+    out = {chr(c) for c in _HANGUL_BACKWARD}
+    for cp in range(0x30000):  # every canonical decomposition lies below U+30000
+        d = unicodedata.decomposition(chr(cp))
+        if not d or d.startswith("<"):  # none, or a compatibility one (NFKC only)
+            continue
+        parts = d.split()
+        if len(parts) == 2:
+            second = chr(int(parts[1], 16))
+            if unicodedata.combining(second) == 0:
+                out.add(second)
+    return frozenset(out)
+
+
+def _boundary_before(ch: str) -> bool:
+    """True when NFC treats the text before ``ch`` and from ``ch`` on independently: ``ch`` and the
+    first character of its decomposition are starters that compose with nothing before them."""
+    if ch < "\u0300":
+        return True
+    first = unicodedata.normalize("NFD", ch)[0]
+    return (unicodedata.combining(ch) == 0 and unicodedata.combining(first) == 0
+            and first not in _composes_backward())
+
+
+@dataclass
+class NfcText:
+    """A text's NFC form with byte offsets back into the original.
+
+    ``begin_of[o]`` / ``end_of[o]`` (o in 0..len(text in UTF-8)) are the original byte offsets of
+    NFC byte offset o: equal, and one to one, outside the segments NFC changed; strictly inside a
+    changed segment, begin_of gives its original start and end_of its original end.
+    ``segments`` lists the changed ones as (nfc_begin, nfc_end, original_begin, original_end) bytes.
+    """
+    original: str
+    text: str
+    begin_of: List[int]
+    end_of: List[int]
+    segments: List[Tuple[int, int, int, int]]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.segments)
+
+
+def _segments(text: str) -> List[str]:
+    """text cut before every NFC boundary (the first segment starts at 0)."""
+    out, start = [], 0
+    for i in range(1, len(text)):
+        if _boundary_before(text[i]):
+            out.append(text[start:i])
+            start = i
+    if text:
+        out.append(text[start:])
+    return out
+
+
+def nfc_text(original: str) -> NfcText:
+    """``original`` in NFC, with the byte maps of NfcText (the identity when it already is NFC)."""
+    n = len(original.encode("utf-8"))
+    if unicodedata.is_normalized("NFC", original):
+        ident = list(range(n + 1))
+        return NfcText(original, original, ident, list(ident), [])
+    segs = _segments(original)
+    normalized = [unicodedata.normalize("NFC", s) for s in segs]
+    if "".join(normalized) != unicodedata.normalize("NFC", original):  # not expected: one segment
+        segs, normalized = [original], [unicodedata.normalize("NFC", original)]
+    begin_of: List[int] = []
+    end_of: List[int] = []
+    changed: List[Tuple[int, int, int, int]] = []
+    ob = nb = 0
+    for seg, norm in zip(segs, normalized):
+        seg_len, norm_len = len(seg.encode("utf-8")), len(norm.encode("utf-8"))
+        if seg == norm:
+            begin_of.extend(range(ob, ob + seg_len))
+            end_of.extend(range(ob, ob + seg_len))
+        else:
+            changed.append((nb, nb + norm_len, ob, ob + seg_len))
+            begin_of.extend([ob] * norm_len)
+            end_of.extend([ob] + [ob + seg_len] * (norm_len - 1))
+        ob += seg_len
+        nb += norm_len
+    begin_of.append(n)
+    end_of.append(n)
+    return NfcText(original, "".join(normalized), begin_of, end_of, changed)
+
+
+def encode_nfc(tokenizer, text: str, dropout: float = 0.0) -> Encoding:
+    """``tokenizer.encode`` of the NFC form of ``text``, with the pieces' byte ranges mapped back
+    into ``text`` (and Encoding.text = ``text``): how the reference, golden.json and training
+    tokenize, as the server does (docs/model-contract.md). Works with any tokenizer of this shape."""
+    nfc = nfc_text(text)
+    enc = tokenizer.encode(nfc.text, dropout) if dropout > 0 else tokenizer.encode(nfc.text)
+    if not nfc.changed:
+        return enc
+    size = len(nfc.begin_of) - 1
+    pieces = []
+    for p in enc.pieces:
+        if not 0 <= p.begin <= p.end <= size:
+            raise ValueError("tokenizer: piece %r has byte range [%d, %d) outside the %d-byte text"
+                             % (p.piece, p.begin, p.end, size))
+        begin = nfc.begin_of[p.begin]
+        end = begin if p.end == p.begin else nfc.end_of[p.end]
+        pieces.append(Piece(p.id, begin, end, p.piece))
+    return dataclasses.replace(enc, text=text, pieces=pieces)
 
 
 class Tokenizer:

@@ -36,7 +36,7 @@ from .export import default_labels, export, load_checkpoint, save_checkpoint
 from .generate import generate, generate_long, write_jsonl
 from .model import EAOSConfig, EAOSModel
 from .reference import ReferenceModel
-from .tokenization import Tokenizer, cp_to_byte_map
+from .tokenization import Tokenizer, cp_to_byte_map, encode_nfc
 
 IGNORE = -100
 ASCII_WS = b" \t\n\v\f\r"
@@ -79,7 +79,7 @@ def token_targets(tok: Tokenizer, ex: Dict, dropout: float = 0.0
     text = ex["text"]
     tb = text.encode("utf-8")
     c2b = cp_to_byte_map(text)
-    enc = tok.encode(text, dropout)
+    enc = encode_nfc(tok, text, dropout)  # as the server and the reference tokenize
     n = len(enc.pieces)
     spans = []  # (byte_b, byte_e, kind, aspect_idx, sentiment_idx)
     seen_ent = set()

@@ -2,7 +2,7 @@
 # Runs HERE (Debian 12 with Debian's package archive), not on the GPU machine: downloads the
 # Debian .debs that scripts/gpu/build-and-bench.sh unpacks on the GPU machine, which has PyTorch
 # (a CUDA LibTorch), CMake, ninja and a C++ compiler but no gRPC, Protobuf, Abseil, sentencepiece,
-# prometheus-cpp or GoogleTest, and no network.
+# prometheus-cpp, ICU or GoogleTest, and no network.
 #
 #   scripts/gpu/fetch-debs.sh [DEST]      # default DEST: .gpu-debs/ at the repository root
 #
@@ -29,7 +29,9 @@ pkgs=(
   libc-ares2 libc-ares-dev libre2-9 libre2-dev libssl3 libssl-dev zlib1g-dev
   # GoogleTest: the bench target lives beside the tests and shares their support library
   libgtest-dev libgmock-dev googletest
-  # pkg-config (CMake finds sentencepiece with it)
+  # ICU (NFC before tokenizing; found with pkg-config as icu-uc)
+  libicu72 libicu-dev
+  # pkg-config (CMake finds sentencepiece and ICU with it)
   pkgconf pkgconf-bin libpkgconf3
 )
 

@@ -15,6 +15,7 @@
 #include "server/runtime/host_limits.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
+#include "server/text/normalize.h"
 
 namespace eaos::engine {
 namespace {
@@ -284,7 +285,8 @@ absl::StatusOr<std::unique_ptr<WorkItem>> Engine::Prepare(const v1::Item& item,
   if (absl::Status s = ValidateItem(item, limits()); !s.ok()) return s;
 
   const std::string& text = item.text();
-  absl::StatusOr<text::Encoding> encoding = parts_.tokenizer->Encode(text);
+  // The NFC form is tokenized; the encoding's byte ranges are in `text`, which the decoder cuts.
+  absl::StatusOr<text::Encoding> encoding = text::EncodeNfc(*parts_.tokenizer, text);
   if (!encoding.ok()) return encoding.status();
   auto work = std::make_unique<WorkItem>();
   work->id = item.id();

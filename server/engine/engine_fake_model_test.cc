@@ -16,6 +16,7 @@
 #include "client/cpp/answer_ledger.h"
 #include "server/engine/engine.h"
 #include "server/testing/fakes.h"
+#include "server/testing/unicode_forms.h"
 
 namespace eaos::engine {
 namespace {
@@ -217,6 +218,52 @@ TEST(EngineOnFakes, ForwardsOfASplitBatchAreEachReported) {
   // Each out-of-memory error is followed by two half-batch forwards or one retry of a single item.
   EXPECT_GE(counter.forwards.load(), counter.batches.load() + counter.ooms.load());
   EXPECT_GE(counter.forward_rows.load(), counter.batch_rows.load());
+}
+
+// Prepares, submits and waits for one item.
+absl::StatusOr<v1::ItemResult> AnnotateOne(Engine& engine, const std::string& text) {
+  auto work = engine.Prepare(MakeItem("one", text), 0.5f);
+  if (!work.ok()) return work.status();
+  absl::Notification done;
+  absl::StatusOr<v1::ItemResult> out;
+  (*work)->done = [&](absl::StatusOr<v1::ItemResult> r) {
+    out = std::move(r);
+    done.Notify();
+  };
+  std::vector<std::unique_ptr<WorkItem>> items;
+  items.push_back(*std::move(work));
+  if (absl::Status s = engine.Submit(std::move(items)); !s.ok()) return s;
+  done.WaitForNotification();
+  return out;
+}
+
+// The engine tokenizes the NFC form (the fake tokenizer's ids hash the word's bytes, so an NFD
+// word would get another id and another tag) and cuts spans from the text as sent.
+TEST(EngineOnFakes, DecomposedTextGetsTheComposedAnswerWithSpansInTheTextAsSent) {
+  auto engine = testing::MakeFakeEngine({}, {});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  int decomposed = 0, tuples = 0;
+  for (int i = 0; i < 36; ++i) {
+    const std::string nfc = testing::SampleText(i);
+    const std::string nfd = testing::ToNfd(nfc);
+    SCOPED_TRACE(nfc);
+    decomposed += nfd != nfc;
+    auto want = AnnotateOne(**engine, nfc);
+    auto got = AnnotateOne(**engine, nfd);
+    ASSERT_TRUE(want.ok() && got.ok()) << want.status() << " " << got.status();
+    tuples += got->tuples_size();
+    testing::ExpectTheNfcAnswer(nfd, *want, *got);
+    // Half decomposed, half composed: the same again.
+    const std::string mixed = testing::ToNfd(nfc.substr(0, nfc.size() / 2)) +
+                              nfc.substr(nfc.size() / 2);
+    if (text::IsValidUtf8(mixed)) {
+      auto mixed_got = AnnotateOne(**engine, mixed);
+      ASSERT_TRUE(mixed_got.ok()) << mixed_got.status();
+      testing::ExpectTheNfcAnswer(mixed, *want, *mixed_got);
+    }
+  }
+  EXPECT_GT(decomposed, 30);
+  EXPECT_GT(tuples, 20);
 }
 
 TEST(EngineOnFakes, ShutdownUnderLoadAnswersEverythingItAdmitted) {

@@ -6,12 +6,16 @@
 
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <map>
 
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "server/engine/self_test.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/torch_model.h"
+#include "server/testing/unicode_forms.h"
 
 namespace eaos::engine {
 namespace {
@@ -66,6 +70,60 @@ TEST(Engine, LoadsTheDemoModelAndAnnotates) {
   EXPECT_EQ(info.limits().max_text_bytes(), 100u);
   EXPECT_EQ(info.limits().max_items_per_request(), 4u);
   EXPECT_EQ(info.intra_op_threads(), 2u);
+}
+
+// models/fixtures/reference_texts.jsonl's texts.
+std::vector<std::string> FixtureTexts() {
+  std::ifstream in(std::string(EAOS_SOURCE_DIR) + "/models/fixtures/reference_texts.jsonl");
+  std::vector<std::string> texts;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    google::protobuf::Struct row;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &row).ok()) << line;
+    texts.push_back(row.fields().at("text").string_value());
+  }
+  return texts;
+}
+
+// Decomposed (NFD) text, as some keyboards and platforms send Vietnamese, gets the answer of its
+// composed (NFC) form, with spans cut from the text as sent (server/text/normalize.h).
+TEST(Engine, EveryGoldenAndFixtureTextInNfdGetsItsNfcAnswerWithSpansInTheNfdText) {
+  EngineOptions options = DemoOptions();
+  options.max_text_bytes = 16 * 1024;
+  auto engine = Engine::Load(options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto golden = LoadGoldenFile(options.model_dir);
+  ASSERT_TRUE(golden.ok() && golden->has_value()) << golden.status();
+  std::vector<std::string> texts;
+  for (const auto& sample : (*golden)->samples()) texts.push_back(sample.text());
+  const size_t golden_count = texts.size();
+  for (std::string& t : FixtureTexts()) texts.push_back(std::move(t));
+  ASSERT_GT(texts.size(), golden_count + 50);
+
+  int decomposed = 0, tuples = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string nfc = testing::ToNfc(texts[i]);
+    const std::string nfd = testing::ToNfd(texts[i]);
+    SCOPED_TRACE(::testing::Message() << (i < golden_count ? "golden " : "fixture ") << i << ": "
+                                      << texts[i]);
+    if (i < golden_count) EXPECT_EQ(nfc, texts[i]) << "golden texts are NFC";
+    if (nfd == nfc) continue;
+    ++decomposed;
+    auto want = Annotate(**engine, MakeItem("nfc", nfc));
+    auto got = Annotate(**engine, MakeItem("nfd", nfd));
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    tuples += got->tuples_size();
+    testing::ExpectTheNfcAnswer(nfd, *want, *got);
+    if (texts[i] != nfc) {  // a fixture that is itself decomposed: the text as it is, too
+      auto as_is = Annotate(**engine, MakeItem("as-is", texts[i]));
+      ASSERT_TRUE(as_is.ok()) << as_is.status();
+      testing::ExpectTheNfcAnswer(texts[i], *want, *as_is);
+    }
+  }
+  EXPECT_GE(decomposed, 60);
+  EXPECT_GE(tuples, 40);
 }
 
 TEST(Engine, PrepareRejectsBadItemsWithReasons) {

@@ -24,7 +24,7 @@ build=${EAOS_FUZZ_BUILD_DIR:-$repo/build/fuzz}
 cc=${EAOS_FUZZ_CC:-clang-14}
 cxx=${EAOS_FUZZ_CXX:-clang++-14}
 jobs=${EAOS_FUZZ_JOBS:-$(nproc)}
-targets=(fuzz_request fuzz_decoder fuzz_tokenizer fuzz_fastbpe)
+targets=(fuzz_request fuzz_decoder fuzz_tokenizer fuzz_fastbpe fuzz_normalize)
 
 for tool in "$cc" "$cxx" cmake ninja; do
   if ! command -v "$tool" >/dev/null; then
