@@ -362,6 +362,11 @@ int main(int argc, char** argv) {
     return absl::EndsWith(path, "client/cpp/main.cc");
   };
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  // "Flags from client/cpp/main.cc", not the build machine's path.
+  usage_config.normalize_filename = [](absl::string_view file) {
+    const size_t at = file.rfind("client/cpp/");
+    return std::string(at == absl::string_view::npos ? file : file.substr(at));
+  };
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(kUsage);
   if (const std::optional<int> exit_code = CheckCommandLine(argc, argv); exit_code.has_value()) {

@@ -236,6 +236,9 @@ absl::Status Engine::ValidateOptions(const EngineOptions& options) {
                          " cannot hold a batch; give at least 1048576 (1 MiB), or 0 to measure"))
       .Int("inject_oom_above_tokens", options.faults.oom_above_tokens, 0, kMaxBatchTokens)
       .Duration("inject_load_delay", options.inject_load_delay, absl::ZeroDuration(), hour);
+  if (absl::Status device = runtime::CheckDeviceSpec(options.device); !device.ok()) {
+    checks.That(false, device.message());
+  }
   if (s.max_batch_tokens == 0) {
     checks.Real("memory_fraction", options.memory_fraction, 0, 1, /*lo_open=*/true);
   }

@@ -9,7 +9,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/common/files.h"
@@ -218,7 +220,25 @@ class TorchModel final : public Model {
 
 }  // namespace
 
+absl::Status CheckDeviceSpec(const std::string& spec) {
+  const auto accepted = [](absl::string_view d) {
+    if (d == "cpu" || d == "cuda") return true;
+    if (!absl::ConsumePrefix(&d, "cuda:") || d.empty() || d.size() > 3) return false;
+    return absl::c_all_of(d, [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (spec == "cuda:all") return absl::OkStatus();
+  for (absl::string_view part : absl::StrSplit(spec, ',')) {
+    if (!accepted(part)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--device=", spec, ": \"", part, "\" is not a device this server accepts; use cpu, cuda, ",
+          "cuda:N, a list of GPUs such as cuda:0,cuda:1, or cuda:all"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) {
+  if (absl::Status s = CheckDeviceSpec(spec); !s.ok()) return s;
   std::vector<std::string> devices;
   if (spec == "cuda:all") {
     const int n = static_cast<int>(torch::cuda::device_count());

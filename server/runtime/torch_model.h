@@ -40,6 +40,10 @@ struct TorchModelOptions {
 // problem (no GPU visible, an empty entry, cpu mixed with cuda).
 absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec);
 
+// The syntax of --device alone (no device is queried): cpu, cuda, cuda:N, a comma-separated list,
+// or cuda:all; the message lists what is accepted.
+absl::Status CheckDeviceSpec(const std::string& spec);
+
 // Whether a device name ("cuda", "cuda:1", "cpu") names a GPU.
 inline bool IsCudaDevice(absl::string_view device) { return absl::StartsWith(device, "cuda"); }
 

@@ -246,7 +246,8 @@ absl::StatusOr<Listening> StartServers(const ServerOptions& options, EaosService
 void LogServing(const ServerOptions& options, const v1::ModelInfo& info, absl::Duration took) {
   Log(absl::StrCat("model ", info.name(), " ", info.version(), " from ",
                    options.engine.model_dir, " ready on ", info.device(), " (",
-                   info.intra_op_threads(), " threads) in ", absl::FormatDuration(took),
+                   info.intra_op_threads(), info.intra_op_threads() == 1 ? " thread" : " threads",
+                   ") in ", absl::FormatDuration(took),
                    "; max_batch_tokens ", info.limits().max_batch_tokens(),
                    info.calibration().calibrated()
                        ? absl::StrCat(" (calibrated: ", info.calibration().budget_bytes() >> 20,

@@ -95,6 +95,7 @@ TEST(BadFlags, EachIsRefusedNamingTheFlagAndTheAllowedRange) {
       {"--max_text_bytes=0", "--max_text_bytes must be in"},
       {"--oom_budget_hold=-1s", "--oom_budget_hold must be in"},
       {"--listen=127.0.0.1:50999 --health_listen=0.0.0.0:50999", "would share a port"},
+      {"--device=gpu", "--device=gpu: \"gpu\" is not a device this server accepts; use cpu, cuda"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> flags;
@@ -319,6 +320,33 @@ TEST(Signals, AStopSignalFromTheFirstMomentOfMainIsHandledAndLogged) {
       {"--inject_load_delay=1s"}, {{absl::Milliseconds(5), SIGHUP}, {absl::Seconds(2), SIGTERM}});
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << log;
   EXPECT_THAT(log, HasSubstr("received SIGHUP"));
+}
+
+// Runs `command` in a shell; returns {exit status, stdout and stderr}.
+std::pair<int, std::string> Shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Help, ListsTheServersOwnFlagsGroupedWithDefaultsAndNoBuildPaths) {
+  const auto [code, help] = Shell(ServerBinary() + " --help");
+  EXPECT_EQ(code, 0) << help;
+  EXPECT_THAT(help, ::testing::Not(HasSubstr("No flags matched")));
+  for (const char* group : {"server/flags/model.cc", "server/flags/serving.cc",
+                            "server/flags/tls.cc", "server/flags/batching.cc",
+                            "server/flags/memory.cc", "server/flags/limits.cc",
+                            "server/flags/drills.cc"}) {
+    EXPECT_THAT(help, HasSubstr(absl::StrCat("Flags from ", group, ":"))) << help;
+  }
+  EXPECT_THAT(help, HasSubstr("--max_batch_size"));
+  EXPECT_THAT(help, HasSubstr("default: 64"));
+  EXPECT_THAT(help, ::testing::Not(HasSubstr(EAOS_SOURCE_DIR))) << "a build path in --help";
+  EXPECT_THAT(help, ::testing::Not(HasSubstr("eaos-server: eaos-server")));
+  EXPECT_THAT(help, ::testing::Not(HasSubstr("--log_"))) << "LibTorch's or abseil's own flags";
 }
 
 }  // namespace
