@@ -1,10 +1,13 @@
 // eaos-server: parses flags and runs the server (server/service/server.h).
 #include <cstdio>
+#include <iostream>
 #include <filesystem>
 #include <string>
 #include <utility>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/program_name.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -58,6 +61,19 @@ int main(int argc, char** argv) {
       "tls.cc, batching.cc (dynamic batching, the queue), memory.cc (the batch budget, OOM),\n"
       "limits.cc (per request and per connection), drills.cc (fault injection, tests only).\n"
       "Durations are like 5ms, 30s, 5m or inf. docs/deploy.md and docs/reliability.md explain them.");
+  // absl's --help exits 1; asking for help is not an error. (FlagsHelp is abseil's own printer,
+  // the one --help uses; internal, but stable in the Debian 12 abseil this project builds with.)
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-h" || arg == "--helpshort" || arg == "-help") {
+      absl::flags_internal::SetProgramInvocationName("eaos-server");
+      absl::flags_internal::FlagsHelp(std::cout, "server/flags/",
+                                      absl::flags_internal::HelpFormat::kHumanReadable,
+                                      absl::ProgramUsageMessage());
+      return 0;
+    }
+  }
   absl::ParseCommandLine(argc, argv);
 
   eaos::service::ServerOptions options;
