@@ -46,7 +46,7 @@ from eaos_client.errors import EaosError
 from eaos_client.options import ClientOptions, channel_options
 from eaos_client.results import local_error
 from eaos_client.segment import Segmented, Segmenter, resolve
-from eaos_client.streaming import RETRYABLE_ITEM_CODES, StreamResult, count_failed_attempt
+from eaos_client.streaming import StreamResult, count_failed_attempt, settle
 
 T = TypeVar("T")
 
@@ -405,19 +405,10 @@ class _OneStream:
     def _accept(self, result: eaos_pb2.ItemResult, ready: asyncio.Queue[StreamResult]) -> None:
         entry = self.in_flight.pop(result.id, None)
         self.changed.set()
-        if entry is None:
-            raise EaosError(
-                grpc.StatusCode.INTERNAL,
-                f"server answered unknown or already answered item {result.id!r}",
-            )
-        if result.HasField("error") and result.error.code in RETRYABLE_ITEM_CODES:
-            self.retry_later.append(entry)
-            return
-        result.id = entry.item.id
-        if entry.prepared is not None:
-            entry.prepared.restore(result)
-        self.progressed = True
-        ready.put_nowait(StreamResult(entry.index, entry.obj, result))
+        answered = settle(entry, result, self.retry_later)
+        if answered is not None:
+            self.progressed = True
+            ready.put_nowait(answered)
 
     async def _write(self, call: Any) -> None:
         try:

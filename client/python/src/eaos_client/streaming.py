@@ -49,6 +49,24 @@ class _Entry:
     prepared: Any = None  # eaos_client.segment.Segmented: maps the spans back; None: sent raw
 
 
+def settle(entry: Any, result: eaos_pb2.ItemResult, retry_later: Any) -> StreamResult | None:
+    """What an answer for `entry` (the in-flight entry its id named, None if none) means, for the
+    threaded and the asyncio streams alike: a StreamResult to emit, or None when the item goes to
+    `retry_later` (a retryable per-item code). An unknown or twice-answered id is a server bug."""
+    if entry is None:
+        raise EaosError(
+            grpc.StatusCode.INTERNAL,
+            f"server answered unknown or already answered item {result.id!r}",
+        )
+    if result.HasField("error") and result.error.code in RETRYABLE_ITEM_CODES:
+        retry_later.append(entry)
+        return None
+    result.id = entry.item.id
+    if entry.prepared is not None:
+        entry.prepared.restore(result)
+    return StreamResult(entry.index, entry.obj, result)
+
+
 class _Source:
     """The caller's items, shared by all streams: taken under a lock and numbered in order."""
 
@@ -152,19 +170,10 @@ class _Stream:
         with self.cond:
             entry = self.in_flight.pop(result.id, None)
             self.cond.notify_all()
-        if entry is None:
-            raise EaosError(
-                grpc.StatusCode.INTERNAL,
-                f"server answered unknown or already answered item {result.id!r}",
-            )
-        if result.HasField("error") and result.error.code in RETRYABLE_ITEM_CODES:
-            self.retry_later.append(entry)
-            return
-        result.id = entry.item.id
-        if entry.prepared is not None:
-            entry.prepared.restore(result)
-        self.progressed = True
-        self.worker.emit(StreamResult(entry.index, entry.obj, result))
+        answered = settle(entry, result, self.retry_later)
+        if answered is not None:
+            self.progressed = True
+            self.worker.emit(answered)
 
     def run(self) -> grpc.RpcError | None:
         """Runs the call to its end; returns its retryable-or-not error, None when it ended OK."""
