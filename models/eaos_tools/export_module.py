@@ -583,7 +583,11 @@ def export_module(args) -> Dict:
                  "special_tokens": dict(special), "tag_scheme": labels["tag_scheme"],
                  "span_labels": list(labels["span_labels"]), "aspects": list(labels["aspects"]),
                  "sentiments": list(labels["sentiments"]), "outputs": dict(OUTPUTS),
-                 "architecture": architecture(module, emb, max_length, args.module)})
+                 "architecture": architecture(module, emb, max_length, args.module),
+                 "text_normalization": args.text_normalization})
+    log("text_normalization: %s (%s)" % (args.text_normalization,
+        "texts tokenized as sent, as your Python path does" if args.text_normalization == "none"
+        else "decomposed Unicode composed (NFC) before tokenizing"))
     from .validate import contract_errors, load_schema, schema_errors, validate
     if segmenter:
         meta["segmenter"] = segmenter
@@ -681,6 +685,11 @@ def parser() -> argparse.ArgumentParser:
                     help="the word segmenter your training texts went through (pyvi or underthesea; "
                          "version: the installed one when not given), recorded in model.json; the "
                          "clients then segment with it before sending (docs/phobert.md)")
+    ap.add_argument("--text-normalization", choices=("none", "nfc"), default="none",
+                    help="none (default): the server tokenizes texts as sent, exactly as your own "
+                         "Python path (PhobertTokenizer) does; nfc: it composes decomposed Unicode "
+                         "first (NFD Vietnamese from some keyboards), which your model then sees "
+                         "as it saw its (NFC) training texts. model.json's text_normalization")
     ap.add_argument("--threads", type=int, default=2)
     return ap
 

@@ -71,8 +71,11 @@ class ReferenceModel:
         return results
 
     def encode(self, text: str) -> Encoding:
-        """The model input for ``text``: its NFC form tokenized, byte ranges in ``text`` itself
-        (docs/model-contract.md, "Unicode normalization"), as the server tokenizes."""
+        """The model input for ``text`` as the server builds it: its NFC form tokenized, byte
+        ranges in ``text`` itself, unless model.json says ``"text_normalization": "none"`` (then
+        ``text`` as sent). docs/model-contract.md, "Unicode normalization"."""
+        if self.meta.get("text_normalization", "nfc") == "none":
+            return self.tokenizer.encode(text)
         return encode_nfc(self.tokenizer, text)
 
     def decode_row(self, enc: Encoding, out: Dict[str, np.ndarray], row: int,

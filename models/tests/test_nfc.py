@@ -200,3 +200,19 @@ class ReferenceNfdTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReferenceWithoutNormalizationTest(unittest.TestCase):
+    """model.json "text_normalization": "none" (exports of a user's module): the text as sent."""
+
+    def test_none_tokenizes_the_decomposed_text_as_sent(self):
+        from eaos_tools.reference import ReferenceModel
+        ref = ReferenceModel(_paths.DEMO_DIR, num_threads=1)
+        d = nfd("Chương trình rất hay!")
+        composed = ref.encode(d)
+        ref.meta = dict(ref.meta, text_normalization="none")
+        raw = ref.encode(d)
+        self.assertEqual(raw.input_ids, ref.tokenizer.encode(d).input_ids)
+        self.assertNotEqual(raw.input_ids, composed.input_ids)
+        ref.meta = dict(ref.meta, text_normalization="nfc")
+        self.assertEqual(ref.encode(d).input_ids, composed.input_ids)

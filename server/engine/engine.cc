@@ -15,7 +15,6 @@
 #include "server/runtime/host_limits.h"
 #include "server/runtime/fault_injection.h"
 #include "server/runtime/torch_model.h"
-#include "server/text/normalize.h"
 
 namespace eaos::engine {
 namespace {
@@ -288,8 +287,10 @@ absl::StatusOr<std::unique_ptr<WorkItem>> Engine::Prepare(const v1::Item& item,
   if (absl::Status s = ValidateItem(item, limits()); !s.ok()) return s;
 
   const std::string& text = item.text();
-  // The NFC form is tokenized; the encoding's byte ranges are in `text`, which the decoder cuts.
-  absl::StatusOr<text::Encoding> encoding = text::EncodeNfc(*parts_.tokenizer, text);
+  // As model.json says (NFC by default); the encoding's byte ranges are in `text`, which the
+  // decoder cuts.
+  absl::StatusOr<text::Encoding> encoding =
+      runtime::EncodeForModel(parts_.config, *parts_.tokenizer, text);
   if (!encoding.ok()) return encoding.status();
   auto work = std::make_unique<WorkItem>();
   work->id = item.id();

@@ -13,7 +13,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "server/common/proto_json.h"
-#include "server/text/normalize.h"
 
 namespace eaos::engine {
 namespace {
@@ -109,8 +108,10 @@ absl::Status ValidateGolden(const GoldenFile& golden) {
 // Compares one sample; appends a line per difference.
 absl::Status CompareSample(const GoldenFile& golden, const GoldenSample& sample,
                            const ServingPath& path, std::vector<std::string>* diffs) {
-  // As Engine::Prepare tokenizes a request: the NFC form, offsets into the text as given.
-  absl::StatusOr<text::Encoding> encoding = text::EncodeNfc(*path.tokenizer, sample.text());
+  // As Engine::Prepare tokenizes a request (model.json's text_normalization), offsets into the
+  // text as given.
+  absl::StatusOr<text::Encoding> encoding =
+      runtime::EncodeForModel(*path.config, *path.tokenizer, sample.text());
   if (!encoding.ok()) return encoding.status();
   const std::string where = absl::StrCat("sample \"", sample.id(), "\": ");
   if (encoding->size() != sample.num_tokens() || encoding->truncated != sample.truncated()) {

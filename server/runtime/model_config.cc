@@ -10,6 +10,7 @@
 #include "server/common/files.h"
 #include "server/common/proto_json.h"
 #include "server/text/fastbpe.h"
+#include "server/text/normalize.h"
 
 namespace eaos::runtime {
 namespace {
@@ -160,6 +161,13 @@ absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const ModelConfig
   return tokenizer;
 }
 
+absl::StatusOr<text::Encoding> EncodeForModel(const ModelConfig& config,
+                                              const text::Tokenizer& tokenizer,
+                                              absl::string_view text) {
+  if (config.text_normalization() == kNoNormalization) return tokenizer.Encode(text);
+  return text::EncodeNfc(tokenizer, text);
+}
+
 absl::Status CheckSpecialIds(const ModelConfig& config, int vocab_size) {
   const auto& st = config.special_tokens();
   for (auto [name, id] : {std::pair{"pad_id", st.pad_id()}, std::pair{"unk_id", st.unk_id()},
@@ -186,6 +194,12 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
   if (config.max_length() < 3 || config.max_length() > kMaxMaxLength) {
     return absl::InvalidArgumentError(absl::StrCat("model.json: max_length must be in [3, ",
                                                    kMaxMaxLength, "], got ", config.max_length()));
+  }
+  if (!config.text_normalization().empty() && config.text_normalization() != kNfcNormalization &&
+      config.text_normalization() != kNoNormalization) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.json: text_normalization must be \"nfc\" or \"none\", got \"",
+                     config.text_normalization(), "\""));
   }
   if (config.tag_scheme() != "BIO") {
     return absl::InvalidArgumentError(

@@ -53,6 +53,17 @@ absl::Status ValidateModelConfig(const ModelConfig& config);
 absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(
     const ModelConfig& config, const std::string& model_dir, const std::string& spm_shim_path = "");
 
+// model.json text_normalization values.
+inline constexpr absl::string_view kNfcNormalization = "nfc";
+inline constexpr absl::string_view kNoNormalization = "none";
+
+// The model input for `text` as the model expects it: its NFC form tokenized (byte ranges mapped
+// back into `text`), or `text` as sent when model.json says text_normalization "none". Requests and
+// the golden self-test tokenize through this, so both see what the export saw.
+absl::StatusOr<text::Encoding> EncodeForModel(const ModelConfig& config,
+                                              const text::Tokenizer& tokenizer,
+                                              absl::string_view text);
+
 // Each special token id (pad, unk, bos, eos) is an id of a vocabulary of `vocab_size` pieces; the
 // message names the id that is not. LoadTokenizer checks this.
 absl::Status CheckSpecialIds(const ModelConfig& config, int vocab_size);

@@ -168,5 +168,52 @@ TEST(ModelConfig, LoadTokenizerNamesAMissingFastBpeFile) {
   EXPECT_THAT(tok.status().message(), HasSubstr("/nonexistent-model-dir/bpe.codes"));
 }
 
+TEST(ModelConfig, TextNormalizationIsNfcByDefaultNoneOnRequestAndNothingElse) {
+  auto absent = ParseModelConfig(Replace(R"("max_length": 128,)", R"("max_length": 128,)"));
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(absent->text_normalization(), "");
+  auto none = ParseModelConfig(
+      Replace(R"("max_length": 128,)", R"("max_length": 128, "text_normalization": "none",)"));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->text_normalization(), "none");
+  auto bad = ParseModelConfig(
+      Replace(R"("max_length": 128,)", R"("max_length": 128, "text_normalization": "nfkc",)"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("text_normalization must be \"nfc\" or \"none\""));
+}
+
+// One piece per code point, with its byte range: shows what the tokenizer was given.
+class CodePointTokenizer : public text::Tokenizer {
+ public:
+  absl::StatusOr<text::Encoding> Encode(absl::string_view s) const override {
+    text::Encoding e;
+    for (size_t b = 0; b < s.size();) {
+      size_t len = 1;
+      while (b + len < s.size() && (static_cast<unsigned char>(s[b + len]) & 0xC0) == 0x80) ++len;
+      e.ids.push_back(static_cast<int64_t>(len));
+      e.begins.push_back(static_cast<uint32_t>(b));
+      e.ends.push_back(static_cast<uint32_t>(b + len));
+      b += len;
+    }
+    return e;
+  }
+  int vocab_size() const override { return 10; }
+  int max_length() const override { return 128; }
+};
+
+TEST(ModelConfig, EncodeForModelComposesUnlessTheModelSaysNone) {
+  const std::string nfd = "o\xCC\x81";  // o + COMBINING ACUTE: one letter, two code points
+  CodePointTokenizer tokenizer;
+  ModelConfig config;
+  auto composed = EncodeForModel(config, tokenizer, nfd);
+  ASSERT_TRUE(composed.ok()) << composed.status();
+  ASSERT_EQ(composed->size(), 1u);  // U+00F3
+  EXPECT_EQ(composed->begins[0], 0u);
+  EXPECT_EQ(composed->ends[0], 3u);  // the whole letter in the text as sent
+  config.set_text_normalization("none");
+  auto raw = EncodeForModel(config, tokenizer, nfd);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(raw->size(), 2u);  // as sent: base letter and mark
+}
+
 }  // namespace
 }  // namespace eaos::runtime

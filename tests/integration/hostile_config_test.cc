@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -249,6 +250,8 @@ TEST(Compression, AGzipBombIsRefusedBeforeItIsInflated) {
   EXPECT_EQ(bomb.error_code(), grpc::StatusCode::UNIMPLEMENTED) << bomb.error_message();
   EXPECT_THAT(bomb.error_message(), HasSubstr("gzip"));
   const int64_t after = PeakRss((*server)->pid());
+  std::cout << "gzip bomb: server peak RSS " << (before >> 20) << " -> " << (after >> 20)
+            << " MiB\n";
   EXPECT_LT(after - before, int64_t{64} << 20) << "the body was inflated: peak RSS " << before
                                                << " -> " << after << " bytes";
   // The connection and the server go on serving uncompressed calls.
