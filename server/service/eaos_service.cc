@@ -122,28 +122,55 @@ EaosServiceImpl::Admission EaosServiceImpl::Admit(
 // ---------------------------------------------------------------------------------------------
 // Predict (unary)
 
+namespace {
+
+// The code the client saw: a call that gRPC cancelled (the client's cancel, its deadline, a broken
+// connection) ended so for the client whatever the server finished it with.
+grpc::StatusCode CodeSeenByClient(grpc::StatusCode finished, bool cancelled, absl::Time deadline) {
+  if (!cancelled) return finished;
+  return absl::Now() >= deadline ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                 : grpc::StatusCode::CANCELLED;
+}
+
+}  // namespace
+
 // The unary call's reactor: Finish once every item is answered; OnCancel raises the flag its
-// queued items share, so the scheduler drops them without asking gRPC.
+// queued items share, so the scheduler drops them without asking gRPC. OnDone records the call
+// in the metrics with the code the client saw.
 class EaosServiceImpl::UnaryReactor final : public grpc::ServerUnaryReactor {
  public:
+  UnaryReactor(observability::Metrics* metrics, absl::Time deadline)
+      : metrics_(metrics), deadline_(deadline) {}
   void OnCancel() override { gone_->store(true, std::memory_order_relaxed); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    const grpc::StatusCode code = CodeSeenByClient(
+        finished_code_.load(std::memory_order_relaxed), gone_->load(std::memory_order_relaxed),
+        deadline_);
+    metrics_->RecordRequest(Method::kPredict, code, absl::Now() - start_);
+    delete this;
+  }
+  void FinishWith(const grpc::Status& status) {
+    finished_code_.store(status.error_code(), std::memory_order_relaxed);
+    Finish(status);
+  }
   std::shared_ptr<const std::atomic<bool>> gone() const { return gone_; }
 
  private:
+  observability::Metrics* const metrics_;
+  const absl::Time deadline_;
+  const absl::Time start_ = absl::Now();
+  std::atomic<grpc::StatusCode> finished_code_{grpc::StatusCode::OK};
   const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* context,
                                                    const v1::PredictRequest* request,
                                                    v1::PredictResponse* response) {
-  auto* reactor = new UnaryReactor;  // deletes itself in OnDone, after Finish
+  // Deletes itself in OnDone, after Finish, and records the call there.
+  auto* reactor = new UnaryReactor(metrics_, Deadline(context));
   const absl::Time start = absl::Now();
   observability::Metrics* metrics = metrics_;
-  auto finish = [reactor, metrics, start](const grpc::Status& status) {
-    metrics->RecordRequest(Method::kPredict, status.error_code(), absl::Now() - start);
-    reactor->Finish(status);
-  };
+  auto finish = [reactor](const grpc::Status& status) { reactor->FinishWith(status); };
 
   // Result slots exist before any item is queued: their addresses stay valid until Finish.
   for (const v1::Item& item : request->items()) response->add_results()->set_id(item.id());
@@ -261,7 +288,7 @@ class EaosServiceImpl::StreamReactor final
     grpc::StatusCode code;
     {
       absl::MutexLock lock(&mu_);
-      code = final_code_;
+      code = CodeSeenByClient(final_code_, gone_->load(std::memory_order_relaxed), traits_.deadline);
       self = std::move(self_);  // released after the lock, possibly the last reference
     }
     service_->metrics_->RecordRequest(Method::kPredictStream, code, absl::Now() - start_);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -91,6 +92,19 @@ class FakeModelService : public ::testing::Test {
       absl::SleepFor(absl::Milliseconds(10));
     }
     return false;
+  }
+
+  // eaos_requests_total{method, code} as the registry holds it now.
+  double RequestsTotal(const std::string& method, const std::string& code) {
+    for (const auto& family : registry_->Collect()) {
+      if (family.name != "eaos_requests_total") continue;
+      for (const auto& metric : family.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& l : metric.label) labels[l.name] = l.value;
+        if (labels["method"] == method && labels["code"] == code) return metric.counter.value;
+      }
+    }
+    return 0;
   }
 
   // One fresh unary call succeeds with a tuple-bearing answer.
@@ -244,7 +258,7 @@ TEST_F(FakeModelService, DeadlinesShorterThanTheQueueWaitAreDroppedBeforeTheMode
   options.scheduling.max_batch_size = 4;
   StartServer(options, {.fixed = absl::Milliseconds(15)});
   AnswerLedger ledger;
-  std::atomic<int> items_sent{0};
+  std::atomic<int> items_sent{0}, calls_ok{0}, calls_expired{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
     threads.emplace_back([&, t] {
@@ -262,6 +276,7 @@ TEST_F(FakeModelService, DeadlinesShorterThanTheQueueWaitAreDroppedBeforeTheMode
         items_sent += request.items_size();
         v1::PredictResponse response;
         const grpc::Status status = stub_->Predict(&context, request, &response);
+        ++(status.ok() ? calls_ok : calls_expired);
         if (status.ok()) {
           ASSERT_EQ(response.results_size(), request.items_size());
           for (const auto& r : response.results()) {
@@ -287,6 +302,20 @@ TEST_F(FakeModelService, DeadlinesShorterThanTheQueueWaitAreDroppedBeforeTheMode
   EXPECT_TRUE(QueueDrains(absl::Seconds(30)));
   EXPECT_GT(dropped_.expired_.load(), 0);
   EXPECT_LT(model_->rows_seen(), items_sent.load());
+  // The metrics count each call with the code its client saw (a call the server finished OK as
+  // its deadline passed is DEADLINE_EXCEEDED for the client). OnDone runs after the client has
+  // its status: wait for it, bounded.
+  for (int i = 0; i < 500 && RequestsTotal("Predict", "OK") + RequestsTotal("Predict", "DEADLINE_EXCEEDED") <
+                                 calls_ok + calls_expired;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  // Every call is counted once. A call the server finishes within its deadline whose answer
+  // reaches the client just after it is the one case the server cannot see: allow two of those.
+  EXPECT_EQ(RequestsTotal("Predict", "OK") + RequestsTotal("Predict", "DEADLINE_EXCEEDED"),
+            calls_ok + calls_expired);
+  EXPECT_NEAR(RequestsTotal("Predict", "DEADLINE_EXCEEDED"), calls_expired.load(), 2);
+  EXPECT_GT(RequestsTotal("Predict", "DEADLINE_EXCEEDED"), 0);
   ExpectStillServing();
 }
 
