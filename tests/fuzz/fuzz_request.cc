@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -87,10 +88,19 @@ size_t FirstInvalidUtf8(absl::string_view s, std::vector<uint32_t>* code_points)
   return s.size();
 }
 
-// The whitespace the server trims and refuses as a whole text (server/text/utf8.h).
+// What makes a whole text blank (server/text/utf8.h IsBlank), written here as a table of ranges:
+// Unicode's White_Space, U+200B, and the characters that show nothing alone.
 bool IsSpace(uint32_t cp) {
-  return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0xA0 || cp == 0x3000 ||
-         (cp >= 0x2000 && cp <= 0x200B);
+  static constexpr std::pair<uint32_t, uint32_t> kBlank[] = {
+      {0x09, 0x0D},   {0x20, 0x20},     {0x85, 0x85},     {0xA0, 0xA0},     {0xAD, 0xAD},
+      {0x34F, 0x34F}, {0x61C, 0x61C},   {0x115F, 0x1160}, {0x1680, 0x1680}, {0x17B4, 0x17B5},
+      {0x180E, 0x180E}, {0x2000, 0x200F}, {0x2028, 0x202F}, {0x205F, 0x2064}, {0x2066, 0x206F},
+      {0x3000, 0x3000}, {0x3164, 0x3164}, {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF}, {0xFFA0, 0xFFA0},
+      {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F}, {0xE0100, 0xE01EF}};
+  for (const auto& [lo, hi] : kBlank) {
+    if (cp >= lo && cp <= hi) return true;
+  }
+  return false;
 }
 
 void CheckRequestLevel(const eaos::v1::PredictRequest& request, const RequestLimits& limits) {
