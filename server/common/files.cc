@@ -42,12 +42,6 @@ absl::Status ErrnoError(absl::string_view what, const std::string& path, absl::s
   return absl::FailedPreconditionError(message);
 }
 
-}  // namespace
-
-std::string HumanBytes(uint64_t bytes);
-
-namespace {
-
 absl::Status TooBig(absl::string_view what, const std::string& path, uint64_t max_bytes) {
   return absl::FailedPreconditionError(absl::StrCat(
       Name(what, path), " is larger than the ", HumanBytes(max_bytes), " allowed for it"));

@@ -11,29 +11,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/testing/unicode_forms.h"
 
 namespace eaos::text {
 namespace {
 
-std::string Normalize(const icu::Normalizer2* n, absl::string_view s) {
-  std::string out;
-  icu::StringByteSink<std::string> sink(&out);
-  UErrorCode error = U_ZERO_ERROR;
-  n->normalizeUTF8(0, icu::StringPiece(s.data(), static_cast<int32_t>(s.size())), sink, nullptr,
-                   error);
-  EXPECT_TRUE(U_SUCCESS(error)) << u_errorName(error);
-  return out;
-}
-
-std::string ToNfd(absl::string_view s) {
-  UErrorCode error = U_ZERO_ERROR;
-  return Normalize(icu::Normalizer2::getNFDInstance(error), s);
-}
-
-std::string ToNfc(absl::string_view s) {
-  UErrorCode error = U_ZERO_ERROR;
-  return Normalize(icu::Normalizer2::getNFCInstance(error), s);
-}
+using ::eaos::testing::ToNfc;
+using ::eaos::testing::ToNfd;
 
 bool IsCodePointBoundary(absl::string_view s, size_t b) {
   return b == 0 || b >= s.size() || (static_cast<unsigned char>(s[b]) & 0xC0) != 0x80;

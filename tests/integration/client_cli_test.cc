@@ -16,18 +16,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Runs a command, returns its exit code and stdout+stderr.
-std::pair<int, std::string> RunCommand(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 class ClientCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

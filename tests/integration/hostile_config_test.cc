@@ -325,18 +325,9 @@ TEST(Signals, AStopSignalFromTheFirstMomentOfMainIsHandledAndLogged) {
   EXPECT_THAT(log, HasSubstr("received SIGHUP"));
 }
 
-// Runs `command` in a shell; returns {exit status, stdout and stderr}.
-std::pair<int, std::string> Shell(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 TEST(Help, ListsTheServersOwnFlagsGroupedWithDefaultsAndNoBuildPaths) {
-  const auto [code, help] = Shell(ServerBinary() + " --help");
+  const auto [code, help] = RunCommand(ServerBinary() + " --help");
   EXPECT_EQ(code, 0) << help;
   EXPECT_THAT(help, ::testing::Not(HasSubstr("No flags matched")));
   for (const char* group : {"server/flags/model.cc", "server/flags/serving.cc",

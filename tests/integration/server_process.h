@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -90,6 +91,9 @@ class SharedServerSuite : public ::testing::Test {
 // Absolute path of the demo model directory and the server binary (set by CMake).
 std::string DemoModelDir();
 std::string ServerBinary();
+
+// Runs `command` in a shell; returns {exit code (-1 if killed), stdout and stderr}.
+std::pair<int, std::string> RunCommand(const std::string& command);
 
 // Plain HTTP GET on 127.0.0.1:port; returns the body.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
