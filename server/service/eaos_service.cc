@@ -1,5 +1,6 @@
 #include "server/service/eaos_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -126,10 +127,19 @@ namespace {
 
 // The code the client saw: a call that gRPC cancelled (the client's cancel, its deadline, a broken
 // connection) ended so for the client whatever the server finished it with.
-grpc::StatusCode CodeSeenByClient(grpc::StatusCode finished, bool cancelled, absl::Time deadline) {
+//
+// The server cannot tell the client's deadline from the client's cancel: both arrive as one
+// RST_STREAM. Its own deadline is the client's plus the request's transit (gRPC sends a relative
+// timeout), and the reset of an expired client arrives about one transit after the client's
+// deadline, so near the server's deadline either may come first. A cancel within a tenth of the
+// call's timeout of the deadline (at least 5 ms, at most 100 ms) is counted as the deadline.
+grpc::StatusCode CodeSeenByClient(grpc::StatusCode finished, bool cancelled, absl::Time start,
+                                  absl::Time deadline) {
   if (!cancelled) return finished;
-  return absl::Now() >= deadline ? grpc::StatusCode::DEADLINE_EXCEEDED
-                                 : grpc::StatusCode::CANCELLED;
+  const absl::Duration slack =
+      std::clamp((deadline - start) / 10, absl::Milliseconds(5), absl::Milliseconds(100));
+  return absl::Now() >= deadline - slack ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                         : grpc::StatusCode::CANCELLED;
 }
 
 }  // namespace
@@ -145,7 +155,7 @@ class EaosServiceImpl::UnaryReactor final : public grpc::ServerUnaryReactor {
   void OnDone() override {
     const grpc::StatusCode code = CodeSeenByClient(
         finished_code_.load(std::memory_order_relaxed), gone_->load(std::memory_order_relaxed),
-        deadline_);
+        start_, deadline_);
     metrics_->RecordRequest(Method::kPredict, code, absl::Now() - start_);
     delete this;
   }
@@ -288,7 +298,8 @@ class EaosServiceImpl::StreamReactor final
     grpc::StatusCode code;
     {
       absl::MutexLock lock(&mu_);
-      code = CodeSeenByClient(final_code_, gone_->load(std::memory_order_relaxed), traits_.deadline);
+      code = CodeSeenByClient(final_code_, gone_->load(std::memory_order_relaxed), start_,
+                              traits_.deadline);
       self = std::move(self_);  // released after the lock, possibly the last reference
     }
     service_->metrics_->RecordRequest(Method::kPredictStream, code, absl::Now() - start_);

@@ -305,16 +305,29 @@ TEST_F(FakeModelService, DeadlinesShorterThanTheQueueWaitAreDroppedBeforeTheMode
   // The metrics count each call with the code its client saw (a call the server finished OK as
   // its deadline passed is DEADLINE_EXCEEDED for the client). OnDone runs after the client has
   // its status: wait for it, bounded.
-  for (int i = 0; i < 500 && RequestsTotal("Predict", "OK") + RequestsTotal("Predict", "DEADLINE_EXCEEDED") <
-                                 calls_ok + calls_expired;
-       ++i) {
+  const auto counted = [&] {
+    return RequestsTotal("Predict", "OK") + RequestsTotal("Predict", "DEADLINE_EXCEEDED") +
+           RequestsTotal("Predict", "CANCELLED");
+  };
+  for (int i = 0; i < 500 && counted() < calls_ok + calls_expired; ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }
-  // Every call is counted once. A call the server finishes within its deadline whose answer
-  // reaches the client just after it is the one case the server cannot see: allow two of those.
-  EXPECT_EQ(RequestsTotal("Predict", "OK") + RequestsTotal("Predict", "DEADLINE_EXCEEDED"),
-            calls_ok + calls_expired);
-  EXPECT_NEAR(RequestsTotal("Predict", "DEADLINE_EXCEEDED"), calls_expired.load(), 2);
+  // No call is counted twice, and each is counted with the code its client saw, but for what the
+  // server cannot see: a call whose deadline passed before gRPC gave it to the service (never
+  // counted; the slow sanitizer builds see several), an answer sent within the deadline that
+  // reached the client after it (counted OK), and an expired client's reset that arrived well
+  // before the server's own (later) deadline (counted CANCELLED).
+  const std::string codes = absl::StrCat(
+      "OK=", RequestsTotal("Predict", "OK"), " DEADLINE_EXCEEDED=",
+      RequestsTotal("Predict", "DEADLINE_EXCEEDED"), " CANCELLED=", RequestsTotal("Predict", "CANCELLED"),
+      "; the clients saw OK=", calls_ok.load(), " DEADLINE_EXCEEDED=", calls_expired.load());
+  EXPECT_LE(counted(), calls_ok + calls_expired) << codes;
+  EXPECT_GE(RequestsTotal("Predict", "OK"), calls_ok.load()) << codes;
+  EXPECT_LE(RequestsTotal("Predict", "DEADLINE_EXCEEDED") + RequestsTotal("Predict", "CANCELLED"),
+            calls_expired.load())
+      << codes;
+  // Most expired calls are seen as such (counting them OK, as the server finished them, gave 0).
+  EXPECT_GE(RequestsTotal("Predict", "DEADLINE_EXCEEDED"), calls_expired.load() / 2) << codes;
   EXPECT_GT(RequestsTotal("Predict", "DEADLINE_EXCEEDED"), 0);
   ExpectStillServing();
 }
