@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "server/common/option_checks.h"
 #include "server/engine/self_test.h"
+#include "server/engine/thread_choice.h"
 #include "server/engine/validation.h"
 #include "server/runtime/calibration.h"
 #include "server/runtime/host_limits.h"
@@ -79,6 +80,38 @@ absl::StatusOr<v1::MemoryCalibration> CalibrateIfAsked(runtime::Model& replica,
   return calibration;
 }
 
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
+
+// intra_op_threads by measured cost when the flag left it to the server on a CPU
+// (thread_choice.h); *resolved gets the count.
+absl::StatusOr<v1::ThreadChoice> ChooseThreadsIfAsked(const EngineOptions& asked,
+                                                      const runtime::ModelConfig& config,
+                                                      const text::Tokenizer& tokenizer,
+                                                      runtime::Model& replica,
+                                                      EngineOptions* resolved) {
+  v1::ThreadChoice choice;
+  choice.set_usable_cpus(static_cast<uint32_t>(runtime::UsableCpus()));
+  if (asked.intra_op_threads > 0 || runtime::IsCudaDevice(replica.device())) {
+    choice.set_source(asked.intra_op_threads > 0 ? "--threads" : "device");
+    choice.set_threads(static_cast<uint32_t>(resolved->intra_op_threads));
+    choice.set_detail(asked.intra_op_threads > 0 ? "set by --threads"
+                                                 : "a GPU: the usable CPUs feed it");
+    return choice;
+  }
+  absl::StatusOr<decode::Decoder> decoder = decode::Decoder::Create(config);
+  if (!decoder.ok()) return decoder.status();
+  absl::StatusOr<v1::ThreadChoice> measured =
+      ChooseIntraOpThreads({.model = &replica,
+                            .config = &config,
+                            .tokenizer = &tokenizer,
+                            .decoder = &*decoder,
+                            .usable_cpus = runtime::UsableCpus(),
+                            .set_threads = runtime::SetIntraOpThreads});
+  if (!measured.ok()) return measured.status();
+  resolved->intra_op_threads = static_cast<int>(measured->threads());
+  return measured;
+}
+
 // Replays golden.json on the replica as loaded (before any fault decoration: the self-test checks
 // the model, not injected faults).
 absl::StatusOr<v1::SelfTest> SelfTestIfAsked(const EngineOptions& options,
@@ -132,6 +165,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::LoadSteps(const EngineOptions& o
                                                           EngineObservers observers) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   if (options.inject_load_delay > absl::ZeroDuration()) absl::SleepFor(options.inject_load_delay);
+  const absl::Time load_start = absl::Now();
   Parts parts;
   absl::StatusOr<runtime::ModelConfig> config = runtime::LoadModelConfig(options.model_dir);
   if (!config.ok()) return config.status();
@@ -145,13 +179,29 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::LoadSteps(const EngineOptions& o
   parts.options = Resolve(options, *devices);
   auto replicas = LoadReplicas(parts.config, parts.options, *devices);
   if (!replicas.ok()) return replicas.status();
+  parts.load_phases.set_model_seconds(SecondsSince(load_start));
+
+  absl::Time step = absl::Now();
+  auto threads = ChooseThreadsIfAsked(options, parts.config, *parts.tokenizer,
+                                      *replicas->front(), &parts.options);
+  if (!threads.ok()) return threads.status();
+  parts.thread_choice = *std::move(threads);
+  if (parts.thread_choice.source() == "measured") {
+    parts.load_phases.set_threads_seconds(SecondsSince(step));
+  }
+
+  step = absl::Now();
   auto calibration = CalibrateIfAsked(*replicas->front(), parts.config, &parts.options);
   if (!calibration.ok()) return calibration.status();
   parts.calibration = *std::move(calibration);
+  if (parts.calibration.calibrated()) parts.load_phases.set_calibration_seconds(SecondsSince(step));
+
+  step = absl::Now();
   auto self_test =
       SelfTestIfAsked(parts.options, parts.config, *parts.tokenizer, *replicas->front());
   if (!self_test.ok()) return self_test.status();
   parts.self_test = *std::move(self_test);
+  if (options.golden_check) parts.load_phases.set_self_test_seconds(SecondsSince(step));
   return Start(std::move(parts), WithFaults(options.faults, *std::move(replicas)),
                std::move(observers));
 }
@@ -332,6 +382,8 @@ v1::ModelInfo Engine::Info() const {
   sizes->set_parameters(runners_.front()->model().parameter_count());
   *info.mutable_self_test() = parts_.self_test;
   *info.mutable_calibration() = parts_.calibration;
+  *info.mutable_thread_choice() = parts_.thread_choice;
+  *info.mutable_load_phases() = parts_.load_phases;
   auto* limits = info.mutable_limits();
   const auto& s = options.scheduling;
   limits->set_max_batch_size(s.max_batch_size);

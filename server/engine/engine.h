@@ -62,7 +62,9 @@ struct EngineOptions {
   int runners_per_device = 0;
   // Weights and activations: "fp32", or on CUDA "fp16" / "bf16".
   std::string precision = "fp32";
-  int intra_op_threads = 0;  // 0: runtime::DefaultIntraOpThreads (CPU: usable CPUs - 1)
+  // 0: on CPU chosen at load by measured cost (thread_choice.h: usable CPUs, or usable CPUs - 1
+  // when the serving work needs a core of its own); on a GPU the usable CPUs.
+  int intra_op_threads = 0;
   scheduler::SchedulerOptions scheduling;
   int max_items_per_request = 1000;
   int max_text_bytes = 16 * 1024;
@@ -157,6 +159,8 @@ class Engine {
     std::unique_ptr<text::Tokenizer> tokenizer;
     v1::MemoryCalibration calibration;
     v1::SelfTest self_test;
+    v1::ThreadChoice thread_choice;
+    v1::LoadPhases load_phases;
   };
 
  private:

@@ -17,5 +17,6 @@ ABSL_FLAG(int, runners_per_device, 0,
           "model's)");
 ABSL_FLAG(std::string, precision, "fp32", "fp32, or on CUDA fp16 / bf16");
 ABSL_FLAG(int, threads, 0,
-          "Intra-op threads for the model; 0 = on CPU one fewer than the usable CPUs (affinity "
-          "mask and cgroup quota), leaving one for the serving threads; on a GPU all of them");
+          "Intra-op threads for the model; 0 = on CPU chosen at load by measured cost: all usable "
+          "CPUs (affinity mask and cgroup quota) when the forward dominates, else one fewer, "
+          "leaving one for the serving threads (logged, and in GetModelInfo); on a GPU all of them");

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/runtime/torch_model.h"
 
 namespace eaos::runtime {
 namespace {
@@ -37,6 +38,24 @@ bool Solve3(std::array<std::array<double, 3>, 3> a, std::array<double, 3> b,
 }
 
 }  // namespace
+
+std::vector<ProbeShape> ProbeGrid(bool on_gpu, int64_t max_length, int64_t max_rows) {
+  // Three lengths up to max_length, so that the attention term is measured where it matters;
+  // three batch sizes. A GPU runs the grid in well under a second even for a base-size model.
+  // On a CPU every probe is a real forward on a few cores (a base-size model at 16 x 256 takes
+  // ~15 s on one core), so the batches stay small: 7 x (L/4 + L/2 + L) tokens, a third of the
+  // GPU grid's 21 x. The memory of a CPU forward is linear in the rows, so this loses nothing.
+  const std::vector<int64_t> rows =
+      on_gpu ? std::vector<int64_t>{1, 4, 16} : std::vector<int64_t>{1, 2, 4};
+  std::vector<ProbeShape> grid;
+  for (int64_t r : rows) {
+    for (int64_t length :
+         {std::max<int64_t>(3, max_length / 4), std::max<int64_t>(3, max_length / 2), max_length}) {
+      grid.push_back({std::min(r, max_rows), length});
+    }
+  }
+  return grid;
+}
 
 double MemoryCostModel::Predict(int64_t rows, int64_t length) const {
   const double tokens = static_cast<double>(rows) * static_cast<double>(length);
@@ -92,21 +111,16 @@ absl::StatusOr<Calibration> Calibrate(Model& model, const ModelConfig& config,
   const int64_t max_length = config.max_length();
   const auto& st = config.special_tokens();
   Calibration out;
-  // A grid small enough to run in well under a second for the demo model on CPU, wide enough for
-  // the two terms of the cost model to be told apart.
   const int64_t max_rows = std::max(1, options.max_rows);
-  for (int64_t rows : {int64_t{1}, std::min<int64_t>(4, max_rows), std::min<int64_t>(16, max_rows)}) {
-    for (int64_t length :
-         {std::max<int64_t>(3, max_length / 4), std::max<int64_t>(3, max_length / 2), max_length}) {
-      std::vector<int64_t> ids(static_cast<size_t>(length), st.unk_id());
-      ids.front() = st.bos_id();
-      ids.back() = st.eos_id();
-      std::vector<const std::vector<int64_t>*> rows_ids(static_cast<size_t>(rows), &ids);
-      const Batch batch = Batch::Pad(rows_ids, st.pad_id());
-      absl::StatusOr<int64_t> peak = model.MeasureForward(batch);
-      if (!peak.ok()) return peak.status();
-      out.probes.push_back({rows, length, *peak});
-    }
+  for (const ProbeShape& shape : ProbeGrid(IsCudaDevice(model.device()), max_length, max_rows)) {
+    std::vector<int64_t> ids(static_cast<size_t>(shape.length), st.unk_id());
+    ids.front() = st.bos_id();
+    ids.back() = st.eos_id();
+    std::vector<const std::vector<int64_t>*> rows_ids(static_cast<size_t>(shape.rows), &ids);
+    const Batch batch = Batch::Pad(rows_ids, st.pad_id());
+    absl::StatusOr<int64_t> peak = model.MeasureForward(batch);
+    if (!peak.ok()) return peak.status();
+    out.probes.push_back({shape.rows, shape.length, *peak});
   }
   absl::StatusOr<MemoryCostModel> cost = FitMemoryCostModel(out.probes);
   if (!cost.ok()) return cost.status();

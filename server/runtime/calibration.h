@@ -49,6 +49,15 @@ struct MemoryCostModel {
   int64_t MaxTokens(int64_t bytes, int64_t length) const;
 };
 
+// The (rows, length) shapes Calibrate() measures: 9 of them, lengths max_length/4, /2 and
+// max_length; batches of 1, 4 and 16 rows on a GPU, 1, 2 and 4 on a CPU (where each probe is a
+// real forward on a few cores). Rows are capped at max_rows.
+struct ProbeShape {
+  int64_t rows = 0;
+  int64_t length = 0;
+};
+std::vector<ProbeShape> ProbeGrid(bool on_gpu, int64_t max_length, int64_t max_rows);
+
 // Least-squares fit over the probes (coefficients clamped at >= 0). Needs >= 3 distinct shapes.
 absl::StatusOr<MemoryCostModel> FitMemoryCostModel(const std::vector<MemoryProbe>& probes);
 

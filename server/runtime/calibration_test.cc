@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "server/runtime/torch_model.h"
 
 namespace eaos::runtime {
@@ -28,6 +30,32 @@ TEST(MemoryCostModel, FitRecoversTheCoefficientsOfExactProbes) {
   // 1e6 + T * (3000 + 20 * 128) <= 57e6  =>  T <= 56e6 / 5560
   EXPECT_EQ(truth.MaxTokens(57'000'000, 128), 10071);
   EXPECT_EQ(truth.MaxTokens(500'000, 128), 0);
+}
+
+TEST(ProbeGrid, ThreeLengthsUpToMaxLengthAndSmallBatchesOnACpu) {
+  auto tokens = [](const std::vector<ProbeShape>& grid) {
+    int64_t n = 0;
+    for (const auto& p : grid) n += p.rows * p.length;
+    return n;
+  };
+  const std::vector<ProbeShape> gpu = ProbeGrid(/*on_gpu=*/true, 256, 64);
+  const std::vector<ProbeShape> cpu = ProbeGrid(/*on_gpu=*/false, 256, 64);
+  ASSERT_EQ(gpu.size(), 9u);
+  ASSERT_EQ(cpu.size(), 9u);
+  std::set<int64_t> lengths, cpu_rows;
+  for (const auto& p : cpu) {
+    lengths.insert(p.length);
+    cpu_rows.insert(p.rows);
+  }
+  EXPECT_EQ(lengths, (std::set<int64_t>{64, 128, 256}));
+  EXPECT_EQ(cpu_rows, (std::set<int64_t>{1, 2, 4}));
+  EXPECT_EQ(tokens(gpu), 21 * (64 + 128 + 256));
+  EXPECT_EQ(tokens(cpu), 7 * (64 + 128 + 256));  // a third of the GPU grid's forward work
+  // Rows never exceed the largest batch the scheduler forms; tiny max_length stays >= 3.
+  for (const auto& p : ProbeGrid(true, 8, 2)) {
+    EXPECT_LE(p.rows, 2);
+    EXPECT_GE(p.length, 3);
+  }
 }
 
 TEST(MemoryCostModel, TooFewShapesIsAnError) {

@@ -261,13 +261,15 @@ absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) 
   return devices;
 }
 
+void SetIntraOpThreads(int threads) { at::set_num_threads(std::max(1, threads)); }
+
 absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
                                                       const TorchModelOptions& options) {
   const int threads =
       options.intra_op_threads > 0
           ? options.intra_op_threads
           : DefaultIntraOpThreads(/*on_cpu=*/!IsCudaDevice(options.device));
-  at::set_num_threads(threads);
+  SetIntraOpThreads(threads);
   const std::string path = options.model_dir + "/model.pt";
   // TorchScript would read a FIFO or a device until it fails (or forever).
   if (absl::Status s = common::CheckRegularFile(path, "TorchScript model"); !s.ok()) return s;

@@ -47,6 +47,10 @@ absl::Status CheckDeviceSpec(const std::string& spec);
 // Whether a device name ("cuda", "cuda:1", "cpu") names a GPU.
 inline bool IsCudaDevice(absl::string_view device) { return absl::StartsWith(device, "cuda"); }
 
+// Sets the process's intra-op thread count (LibTorch's pool); threads that start their first
+// forward afterwards use it. Not for use while another thread runs a forward.
+void SetIntraOpThreads(int threads);
+
 // Loads the TorchScript module and validates its outputs against `config` with a warm-up forward.
 // The error names the output that is missing or whose shape/dtype differs from model.json.
 absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
@@ -254,6 +255,12 @@ void LogServing(const ServerOptions& options, const v1::ModelInfo& info, absl::D
                                       " MiB budget)")
                        : " (--max_batch_tokens)",
                    "; self-test: ", info.self_test().detail(), "; SERVING"));
+  const v1::LoadPhases& phases = info.load_phases();
+  Log(absl::StrFormat("load steps: model %.1f s, threads %.1f s, memory calibration %.1f s "
+                      "(%d probes), self-test %.1f s; threads: %s",
+                      phases.model_seconds(), phases.threads_seconds(),
+                      phases.calibration_seconds(), info.calibration().probes(),
+                      phases.self_test_seconds(), info.thread_choice().detail()));
 }
 
 }  // namespace
