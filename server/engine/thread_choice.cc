@@ -22,19 +22,35 @@ constexpr const char* kSampleTexts[] = {
     "MC nói nhiều quá, cắt bớt đi thì hay hơn, còn lại ok.",
     "Không hiểu sao khách mời tuần này nhạt thế, kịch bản cũng không có gì mới.",
 };
-constexpr int kForwardRuns = 3;  // timed, after one untimed run at each thread count
+// Timed forwards per thread count, after one untimed (the pool is rebuilt at a new count): at
+// least one, then more until kMinTimed of them or kEnoughTime measured. A base-size model's batch
+// takes a second on one core and varies by a few percent; the demo's takes milliseconds.
+constexpr int kMinTimed = 3;
+constexpr absl::Duration kEnoughTime = absl::Milliseconds(300);
 constexpr int kHostRounds = 20;
 
-// Best of kForwardRuns forwards of `batch` (after one untimed), in seconds per row.
-absl::StatusOr<double> ForwardPerItem(runtime::Model& model, const runtime::Batch& batch) {
+struct Timed {
+  double per_item = 0;  // best forward time over the timed runs, seconds per row
+  runtime::ModelOutputs outputs;
+};
+
+absl::StatusOr<Timed> TimeForward(runtime::Model& model, const runtime::Batch& batch) {
+  Timed timed;
+  absl::StatusOr<runtime::ModelOutputs> out = model.Forward(batch);  // untimed
+  if (!out.ok()) return out.status();
   double best = std::numeric_limits<double>::infinity();
-  for (int run = 0; run <= kForwardRuns; ++run) {
+  absl::Duration spent;
+  for (int run = 0; run < kMinTimed && (run == 0 || spent < kEnoughTime); ++run) {
     const absl::Time start = absl::Now();
-    absl::StatusOr<runtime::ModelOutputs> out = model.Forward(batch);
+    out = model.Forward(batch);
     if (!out.ok()) return out.status();
-    if (run > 0) best = std::min(best, absl::ToDoubleSeconds(absl::Now() - start));
+    const absl::Duration took = absl::Now() - start;
+    spent += took;
+    best = std::min(best, absl::ToDoubleSeconds(took));
   }
-  return best / static_cast<double>(batch.rows);
+  timed.per_item = best / static_cast<double>(batch.rows);
+  timed.outputs = *std::move(out);
+  return timed;
 }
 
 }  // namespace
@@ -69,13 +85,12 @@ absl::StatusOr<v1::ThreadChoice> ChooseIntraOpThreads(const ThreadChoiceInputs& 
   const runtime::Batch batch = runtime::Batch::Pad(rows, in.config->special_tokens().pad_id());
 
   in.set_threads(in.usable_cpus - 1);
-  absl::StatusOr<double> spare = ForwardPerItem(*in.model, batch);
+  absl::StatusOr<Timed> spare = TimeForward(*in.model, batch);
   if (!spare.ok()) return spare.status();
   in.set_threads(in.usable_cpus);
-  absl::StatusOr<double> all = ForwardPerItem(*in.model, batch);
+  absl::StatusOr<Timed> all = TimeForward(*in.model, batch);
   if (!all.ok()) return all.status();
-  absl::StatusOr<runtime::ModelOutputs> outputs = in.model->Forward(batch);
-  if (!outputs.ok()) return outputs.status();
+  const runtime::ModelOutputs& outputs = all->outputs;
 
   // The serving work the engine does per item, as Prepare and the runner do it.
   const absl::Time host_start = absl::Now();
@@ -84,24 +99,24 @@ absl::StatusOr<v1::ThreadChoice> ChooseIntraOpThreads(const ThreadChoiceInputs& 
       absl::StatusOr<text::Encoding> e =
           runtime::EncodeForModel(*in.config, *in.tokenizer, kSampleTexts[i]);
       if (!e.ok()) return e.status();
-      in.decoder->Decode(kSampleTexts[i], *e, *outputs, static_cast<int64_t>(i), 0.5f);
+      in.decoder->Decode(kSampleTexts[i], *e, outputs, static_cast<int64_t>(i), 0.5f);
     }
   }
   const double engine_host = absl::ToDoubleSeconds(absl::Now() - host_start) /
                              static_cast<double>(kHostRounds * encodings.size());
   const double host = engine_host * kServingOverheadFactor;
 
-  const int threads = PickIntraOpThreads(in.usable_cpus, host, *spare, *all);
+  const int threads = PickIntraOpThreads(in.usable_cpus, host, spare->per_item, all->per_item);
   in.set_threads(threads);
   choice.set_threads(static_cast<uint32_t>(threads));
   choice.set_host_us_per_item(host * 1e6);
-  choice.set_forward_us_per_item_spare(*spare * 1e6);
-  choice.set_forward_us_per_item_all(*all * 1e6);
+  choice.set_forward_us_per_item_spare(spare->per_item * 1e6);
+  choice.set_forward_us_per_item_all(all->per_item * 1e6);
   choice.set_detail(absl::StrFormat(
       "forward %.0f us/item at %d threads, %.0f us/item at %d; serving work ~%.0f us/item "
       "(tokenize+decode %.1f us x %.0f); %s; measured in %s",
-      *spare * 1e6, in.usable_cpus - 1, *all * 1e6, in.usable_cpus, host * 1e6, engine_host * 1e6,
-      kServingOverheadFactor,
+      spare->per_item * 1e6, in.usable_cpus - 1, all->per_item * 1e6, in.usable_cpus, host * 1e6,
+      engine_host * 1e6, kServingOverheadFactor,
       threads == in.usable_cpus ? "the forward dominates: all cores"
                                 : "one core left to serving",
       absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))));

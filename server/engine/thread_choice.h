@@ -2,12 +2,12 @@
 //
 // One runner thread per CPU replica runs each batch's forward on the intra-op pool, while the
 // serving threads (gRPC, tokenizing, decoding) need cores of their own. Leaving one core to them
-// (usable CPUs - 1 threads) is right when the forward is cheap (the demo model: ~0.1 ms per item,
-// the serving work is most of the CPU); it halves a 2-core machine for a base-size model whose
-// forward is ~30 ms per item. So after warm-up the engine times a small batch of real texts:
+// (usable CPUs - 1 threads) is right when the forward is short (the demo model: ~1 ms per item,
+// batches of a few ms that the serving threads keep interrupting); it halves a 2-core machine for
+// a base-size model whose forward is ~100-200 ms per item. So after warm-up the engine times a small batch of real texts:
 //   forward per item at cpus-1 and at cpus threads (best of a few runs), and
-//   host work per item: tokenize + decode, measured, times kServingOverheadFactor for the gRPC,
-//   proto and scheduling work around them (docs/architecture.md, "Threads").
+//   serving work per item: tokenize + decode, measured, times kServingOverheadFactor for the
+//   gRPC work around them and the stalls it causes an all-CPU pool (below).
 // and keeps cpus threads only when the estimated throughput gains more than kMinGain:
 //   cpus-1 threads: the forward and the serving work run side by side,
 //                   items/s = 1 / max(forward(cpus-1), host)
@@ -33,9 +33,14 @@
 
 namespace eaos::engine {
 
-// Serving CPU per item beyond tokenize + decode, as a multiple of them (measured on the demo model,
-// docs/architecture.md "Threads").
-inline constexpr double kServingOverheadFactor = 10.0;
+// What the serving work costs an all-CPU forward per item, as a multiple of tokenize + decode.
+// Not only its own CPU (measured per thread: ~70-90 us per demo item against ~26 us of tokenize +
+// decode): each time a serving thread preempts one of the pool's threads, the whole team waits at
+// the next barrier. Side by side on 2 cores (docs/benchmarks.md, "Intra-op threads on CPU") the
+// demo model at 2 threads served an item per 992 us against a 590 us forward: ~400 us of serving
+// cost, 15x tokenize + decode. 20 leaves a margin; a base-size forward (~135,000 us per item at 2
+// threads) is beyond any such factor.
+inline constexpr double kServingOverheadFactor = 20.0;
 // All cores only for a clear gain: a tie keeps the serving core (and the p99 it protects).
 inline constexpr double kMinGain = 1.10;
 

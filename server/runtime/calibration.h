@@ -49,9 +49,9 @@ struct MemoryCostModel {
   int64_t MaxTokens(int64_t bytes, int64_t length) const;
 };
 
-// The (rows, length) shapes Calibrate() measures: 9 of them, lengths max_length/4, /2 and
-// max_length; batches of 1, 4 and 16 rows on a GPU, 1, 2 and 4 on a CPU (where each probe is a
-// real forward on a few cores). Rows are capped at max_rows.
+// The (rows, length) shapes Calibrate() measures: lengths max_length/4, /2 and max_length, each
+// with batches of 1, 4 and 16 rows on a GPU (9 probes), of 1 and 2 rows on a CPU (6 probes, where
+// each is a real forward on a few cores). Rows are capped at max_rows.
 struct ProbeShape {
   int64_t rows = 0;
   int64_t length = 0;
