@@ -145,3 +145,26 @@ def export_torchscript(model: EAOSModel, path: str) -> None:
     model = model.to("cpu").float().eval()
     scripted = torch.jit.script(model)
     torch.jit.save(scripted, path)
+
+
+INT8_FILE = "model.int8.pt"
+
+
+def int8_engine() -> str:
+    """The quantized engine int8 models are packed for: oneDNN on x86 when LibTorch has it (the
+    server picks the same one, server/runtime/torch_model.cc), else FBGEMM, else QNNPACK."""
+    engines = torch.backends.quantized.supported_engines
+    for name in ("onednn", "x86", "fbgemm", "qnnpack"):
+        if name in engines:
+            return name
+    raise RuntimeError("this torch has no quantized engine (supported: %s)" % engines)
+
+
+def export_int8(model: torch.nn.Module, path: str) -> None:
+    """Dynamic int8 quantization of every nn.Linear (weights int8 per tensor, activations
+    quantized per batch at run time), scripted and saved like export_torchscript."""
+    import copy
+    torch.backends.quantized.engine = int8_engine()
+    quantized = torch.quantization.quantize_dynamic(
+        copy.deepcopy(model).to("cpu").float().eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    torch.jit.save(torch.jit.script(quantized), path)

@@ -123,18 +123,24 @@ absl::StatusOr<v1::SelfTest> SelfTestIfAsked(const EngineOptions& options,
     report.set_detail("disabled (--golden_check=false)");
     return report;
   }
-  absl::StatusOr<std::optional<GoldenFile>> golden = LoadGoldenFile(options.model_dir);
+  const char* file = GoldenFileFor(options.precision);
+  absl::StatusOr<std::optional<GoldenFile>> golden = LoadGoldenFile(options.model_dir, file);
   if (!golden.ok()) return golden.status();
   if (!golden->has_value()) {
-    report.set_detail(absl::StrCat("skipped: the model directory has no ", kGoldenFileName,
-                                   " (export it with eaos_tools.export to get one)"));
+    report.set_detail(absl::StrCat("skipped: the model directory has no ", file,
+                                   options.precision == "int8"
+                                       ? " (eaos_tools.quantize writes it with model.int8.pt)"
+                                       : " (export it with eaos_tools.export to get one)"));
     return report;
   }
   absl::StatusOr<decode::Decoder> decoder = decode::Decoder::Create(config);
   if (!decoder.ok()) return decoder.status();
-  // golden.json holds what the fp32 export produced; fp16/bf16 reproduce it less exactly.
-  return RunSelfTest(WithPrecisionTolerances(**golden, options.precision),
-                     {&config, &tokenizer, &replica, &*decoder});
+  // golden.json holds what the fp32 export produced; fp16/bf16 reproduce it less exactly (int8
+  // replays its own file at the file's tolerances).
+  absl::StatusOr<v1::SelfTest> replayed = RunSelfTest(
+      WithPrecisionTolerances(**golden, options.precision), {&config, &tokenizer, &replica, &*decoder});
+  if (replayed.ok()) replayed->set_detail(absl::StrCat(file, ": ", replayed->detail()));
+  return replayed;
 }
 
 }  // namespace

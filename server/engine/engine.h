@@ -60,7 +60,7 @@ struct EngineOptions {
   // other computes. Each runner takes the next batch when it is free (least-loaded dispatch).
   // 0: 2 on a GPU, 1 on CPU (where the intra-op pool already holds the cores).
   int runners_per_device = 0;
-  // Weights and activations: "fp32", or on CUDA "fp16" / "bf16".
+  // Weights and activations: "fp32", on CUDA "fp16" / "bf16", on CPU "int8" (model.int8.pt).
   std::string precision = "fp32";
   // 0: on CPU chosen at load by measured cost (thread_choice.h: usable CPUs, or usable CPUs - 1
   // when the serving work needs a core of its own); on a GPU the usable CPUs.

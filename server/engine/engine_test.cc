@@ -286,7 +286,7 @@ TEST(Engine, ReducedPrecisionNeedsAGpuAndNamesTheChoices) {
   EXPECT_THAT(std::string(engine.status().message()), HasSubstr("needs a CUDA device"));
   options.precision = "int4";
   EXPECT_THAT(std::string(Engine::Load(options).status().message()),
-              HasSubstr("fp32, fp16 or bf16"));
+              HasSubstr("fp32, fp16, bf16 or int8"));
   options.precision = "fp32";
   options.device = "cpu,cuda:0";
   EXPECT_THAT(std::string(Engine::Load(options).status().message()),

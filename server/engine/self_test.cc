@@ -191,8 +191,9 @@ absl::Status CompareSample(const GoldenFile& golden, const GoldenSample& sample,
 
 }  // namespace
 
-absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(const std::string& model_dir) {
-  const std::string path = model_dir + "/" + kGoldenFileName;
+absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(const std::string& model_dir,
+                                                          absl::string_view file_name) {
+  const std::string path = absl::StrCat(model_dir, "/", file_name);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
   GoldenFile golden;
@@ -238,7 +239,7 @@ absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const Serving
   report.set_passed(true);
   report.set_samples(static_cast<uint32_t>(golden.samples_size()));
   report.set_detail(absl::StrFormat(
-      "golden.json: %d samples reproduced (tuples, token counts, logits checksums; confidence "
+      "%d samples reproduced (tuples, token counts, logits checksums; confidence "
       "within %g, checksums within %g%%)",
       golden.samples_size(), golden.confidence_tolerance(), 100 * golden.logits_rtol()));
   return report;

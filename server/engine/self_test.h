@@ -30,12 +30,22 @@ namespace eaos::engine {
 using GoldenFile = ::eaos::model::v1::GoldenFile;
 
 inline constexpr char kGoldenFileName[] = "golden.json";
+// The int8 model's own answers (eaos_tools.quantize writes it beside model.int8.pt): int8 answers
+// are not fp32's within a tolerance (a span edge may move), so --precision=int8 replays these.
+inline constexpr char kInt8GoldenFileName[] = "golden.int8.json";
+
+// The golden file a model run at `precision` replays: kInt8GoldenFileName for int8, else
+// kGoldenFileName (with WithPrecisionTolerances for fp16 and bf16).
+inline const char* GoldenFileFor(absl::string_view precision) {
+  return precision == "int8" ? kInt8GoldenFileName : kGoldenFileName;
+}
 // A golden file holds tens of samples with their logit checksums: kilobytes. Larger is refused.
 inline constexpr uint64_t kMaxGoldenFileBytes = uint64_t{64} << 20;
 
-// Reads <model_dir>/golden.json. nullopt when the file does not exist; an error when it exists but
+// Reads <model_dir>/<file_name>. nullopt when the file does not exist; an error when it exists but
 // does not parse or is incomplete (no samples, a sample without checksums, negative tolerances).
-absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(const std::string& model_dir);
+absl::StatusOr<std::optional<GoldenFile>> LoadGoldenFile(
+    const std::string& model_dir, absl::string_view file_name = kGoldenFileName);
 
 // The parts of the serving path the self-test drives.
 struct ServingPath {
@@ -51,6 +61,7 @@ struct ServingPath {
 // output's checksums within logits_rtol. A tuple whose confidence lies within the tolerance of
 // the threshold may be present on one side only (it sits on the decision boundary).
 // FAILED_PRECONDITION lists up to five differences.
+// The report's detail: "N samples reproduced (...)"; callers prefix the file's name.
 absl::StatusOr<v1::SelfTest> RunSelfTest(const GoldenFile& golden, const ServingPath& path);
 
 // `golden` with its tolerances raised to what a model run at `precision` can reproduce of an fp32

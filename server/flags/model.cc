@@ -15,7 +15,9 @@ ABSL_FLAG(int, runners_per_device, 0,
           "Batch runner threads per device; 0 = 2 on a GPU (one batch's host work - padding, "
           "copies, decoding - overlaps the other's compute), 1 on CPU (its cores are already the "
           "model's)");
-ABSL_FLAG(std::string, precision, "fp32", "fp32, or on CUDA fp16 / bf16");
+ABSL_FLAG(std::string, precision, "fp32",
+          "fp32; on CUDA fp16 / bf16; on CPU int8 (serves model.int8.pt, written by "
+          "eaos_tools.quantize: the Linear layers in int8)");
 ABSL_FLAG(int, threads, 0,
           "Intra-op threads for the model; 0 = on CPU chosen at load by measured cost: all usable "
           "CPUs (affinity mask and cgroup quota) when the forward dominates, else one fewer, "

@@ -4,7 +4,9 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <array>
+#include <filesystem>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -261,6 +263,24 @@ absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec) 
   return devices;
 }
 
+namespace {
+
+// The quantized engine int8 weights are unpacked for at load (TorchScript repacks them for the
+// engine set now) and run on: the first LibTorch supports of oneDNN, FBGEMM, QNNPACK.
+absl::Status UseInt8Engine() {
+  const auto& supported = at::globalContext().supportedQEngines();
+  for (const at::QEngine engine : {at::QEngine::ONEDNN, at::QEngine::FBGEMM, at::QEngine::QNNPACK}) {
+    if (std::find(supported.begin(), supported.end(), engine) != supported.end()) {
+      at::globalContext().setQEngine(engine);
+      return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError(
+      "--precision=int8: this LibTorch has no quantized engine (oneDNN, FBGEMM or QNNPACK)");
+}
+
+}  // namespace
+
 void SetIntraOpThreads(int threads) { at::set_num_threads(std::max(1, threads)); }
 
 absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
@@ -270,7 +290,28 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
           ? options.intra_op_threads
           : DefaultIntraOpThreads(/*on_cpu=*/!IsCudaDevice(options.device));
   SetIntraOpThreads(threads);
-  const std::string path = options.model_dir + "/model.pt";
+  // The counting CPU allocator goes in before anything is loaded: a block taken with the plain
+  // allocator's raw_allocate() and given back through the counting one's raw_deleter() (oneDNN's
+  // packed int8 weights, allocated at load and freed at exit, do this) is freed at the wrong
+  // address ("free(): invalid size").
+  if (!IsCudaDevice(options.device)) CpuMemoryTracker::Install();
+  const bool int8 = options.precision == "int8";
+  const std::string path =
+      options.model_dir + "/" + (int8 ? std::string(kInt8ModelFile) : std::string("model.pt"));
+  if (int8) {
+    if (IsCudaDevice(options.device)) {
+      return absl::InvalidArgumentError(
+          "--precision=int8 runs on CPU (LibTorch's int8 kernels are CPU kernels); on a GPU use "
+          "fp16 or bf16");
+    }
+    if (absl::Status s = UseInt8Engine(); !s.ok()) return s;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--precision=int8 serves ", path, ", which does not exist: write it with "
+          "`/usr/bin/python3 -m eaos_tools.quantize ", options.model_dir, "` (docs/models.md, int8)"));
+    }
+  }
   // TorchScript would read a FIFO or a device until it fails (or forever).
   if (absl::Status s = common::CheckRegularFile(path, "TorchScript model"); !s.ok()) return s;
   std::unique_ptr<TorchModel> model;
@@ -294,9 +335,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchModel(const ModelConfig& config,
             "--precision=", options.precision, " needs a CUDA device (this is ", device.str(), ")"));
       }
       module.to(options.precision == "fp16" ? at::kHalf : at::kBFloat16);
-    } else if (options.precision != "fp32") {
+    } else if (options.precision != "fp32" && !int8) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--precision must be fp32, fp16 or bf16, got \"", options.precision, "\""));
+          "--precision must be fp32, fp16, bf16 or int8, got \"", options.precision, "\""));
     }
     model = std::make_unique<TorchModel>(module, device, options.lanes);
   } catch (const c10::Error& e) {

@@ -28,7 +28,8 @@ struct TorchModelOptions {
   std::string model_dir;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int intra_op_threads = 0;    // 0: DefaultIntraOpThreads() (host_limits.h)
-  std::string precision = "fp32";  // "fp32"; on CUDA also "fp16" or "bf16"
+  // "fp32"; on CUDA also "fp16" or "bf16"; on CPU "int8": kInt8ModelFile, run on kInt8Engine.
+  std::string precision = "fp32";
   // On CUDA: the caching allocator refuses to hold more than this share of the GPU (an attempt is
   // an out-of-memory error, which the engine recovers from by splitting the batch). 1: no cap.
   double memory_fraction = 1.0;
@@ -43,6 +44,11 @@ absl::StatusOr<std::vector<std::string>> ExpandDevices(const std::string& spec);
 // The syntax of --device alone (no device is queried): cpu, cuda, cuda:N, a comma-separated list,
 // or cuda:all; the message lists what is accepted.
 absl::Status CheckDeviceSpec(const std::string& spec);
+
+// --precision=int8 serves this file of the model directory: model.pt with its Linear layers
+// quantized to int8 (dynamic quantization, eaos_tools.quantize), packed for the quantized engine
+// LibTorch prefers here (oneDNN on x86, else FBGEMM, else QNNPACK), as the export chose it.
+inline constexpr char kInt8ModelFile[] = "model.int8.pt";
 
 // Whether a device name ("cuda", "cuda:1", "cpu") names a GPU.
 inline bool IsCudaDevice(absl::string_view device) { return absl::StartsWith(device, "cuda"); }

@@ -8,7 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/cpp/eaos_client.h"
@@ -133,6 +136,71 @@ TEST_F(ModelDir, AnIncompleteDirectoryIsAClearStartupError) {
   ASSERT_FALSE(truncated.ok());
   EXPECT_THAT(std::string(truncated.status().message()), HasSubstr("cannot load"));
   EXPECT_THAT(std::string(truncated.status().message()), HasSubstr("model.pt"));
+}
+
+// The tuples of each text, as comparable strings.
+std::vector<std::set<std::string>> Annotate(const ServerProcess& server,
+                                            const std::vector<std::string>& texts) {
+  client::ClientOptions options;
+  options.target = server.target();
+  auto c = client::Client::Create(options);
+  EXPECT_TRUE(c.ok()) << c.status();
+  std::vector<std::set<std::string>> out;
+  if (!c.ok()) return out;
+  std::vector<v1::Item> items;
+  for (size_t i = 0; i < texts.size(); ++i) items.push_back(client::MakeItem(absl::StrCat(i), texts[i]));
+  auto results = (*c)->Predict(items);
+  EXPECT_TRUE(results.ok()) << results.status();
+  if (!results.ok()) return out;
+  for (const auto& r : *results) {
+    std::set<std::string> tuples;
+    for (const auto& t : r.tuples()) {
+      tuples.insert(absl::StrCat(t.entity(), "|", t.aspect(), "|", t.opinion(), "|",
+                                 t.sentiment(), "|", t.opinion_span().begin()));
+    }
+    out.push_back(std::move(tuples));
+  }
+  return out;
+}
+
+TEST_F(ModelDir, TheInt8ModelServesAndReplaysItsOwnGolden) {
+  const std::string int8_dir = EAOS_INT8_MODEL_DIR;  // written by the quantize_demo_int8 fixture
+  ASSERT_TRUE(fs::exists(fs::path(int8_dir) / "model.int8.pt")) << int8_dir;
+  auto int8 = ServerProcess::Start({"--model_dir=" + int8_dir, "--precision=int8"});
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  auto info = Info(**int8);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(info->self_test().passed()) << info->self_test().detail();
+  EXPECT_THAT(info->self_test().detail(), HasSubstr("golden.int8.json"));
+  auto fp32 = ServerProcess::Start({"--model_dir=" + int8_dir});
+  ASSERT_TRUE(fp32.ok()) << fp32.status();
+  // The golden texts of the fp32 export: int8 gives the same tuples on nearly all of them.
+  std::vector<std::string> texts;
+  const model::v1::GoldenFile golden = ReadGolden(fs::path(int8_dir) / "golden.json");
+  for (const auto& sample : golden.samples()) {
+    texts.push_back(sample.text());
+  }
+  const auto a = Annotate(**fp32, texts);
+  const auto b = Annotate(**int8, texts);
+  ASSERT_EQ(a.size(), texts.size());
+  ASSERT_EQ(b.size(), texts.size());
+  int same = 0;
+  for (size_t i = 0; i < texts.size(); ++i) same += a[i] == b[i];
+  EXPECT_GE(same, static_cast<int>(texts.size()) - 2) << same << " of " << texts.size();
+  EXPECT_EQ((*int8)->Terminate(), 0) << (*int8)->log();
+  EXPECT_EQ((*fp32)->Terminate(), 0) << (*fp32)->log();
+}
+
+TEST_F(ModelDir, Int8WithoutItsFileOrOnAGpuIsAClearStartupError) {
+  auto missing = ServerProcess::Start({"--model_dir=" + dir_.string(), "--precision=int8"},
+                                      absl::Seconds(60));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("model.int8.pt"));
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("eaos_tools.quantize"));
+  auto gpu = ServerProcess::Start(
+      {"--model_dir=" + dir_.string(), "--precision=int8", "--device=cuda"}, absl::Seconds(60));
+  ASSERT_FALSE(gpu.ok());
+  EXPECT_THAT(std::string(gpu.status().message()), HasSubstr("int8"));
 }
 
 }  // namespace
