@@ -110,5 +110,57 @@ TEST(Tokenizer, RejectsAMaxLengthWithNoRoomForText) {
   EXPECT_EQ(Tokenizer::Load(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(Tokenizer, FairseqIdsOffsetThePiecesAndSplitOutLiteralSpecials) {
+  auto plain = Load();
+  ASSERT_NE(plain, nullptr);
+  TokenizerOptions options;
+  options.model_path = kModel;
+  options.id_map = IdMap::kFairseq;
+  options.bos_id = 0;
+  options.eos_id = 2;
+  auto fairseq = Tokenizer::Load(options);
+  ASSERT_TRUE(fairseq.ok()) << fairseq.status();
+  const int pieces = plain->vocab_size();
+  EXPECT_EQ((*fairseq)->vocab_size(), pieces + 2);  // + <pad> of fairseq's 4 specials, + <mask>
+  // XLMRobertaTokenizer's layout: a piece's id + 1; the demo model's unknown id 1 becomes 2.
+  const std::string text = "Chương trình rất hay 中文 😍";
+  auto a = plain->Encode(text);
+  auto b = (*fairseq)->Encode(text);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), b->size());
+  EXPECT_EQ(b->ids.front(), 0);
+  EXPECT_EQ(b->ids.back(), 2);
+  for (size_t i = 1; i + 1 < a->size(); ++i) {
+    EXPECT_EQ(b->ids[i], a->ids[i] + 1) << i;
+    EXPECT_EQ(b->begins[i], a->begins[i]);
+    EXPECT_EQ(b->ends[i], a->ends[i]);
+  }
+  // Literal specials are their ids with their ranges; <mask> takes the whitespace before it.
+  const std::string with_specials = "hay \u3000<mask> <s>";
+  auto c = (*fairseq)->Encode(with_specials);
+  ASSERT_TRUE(c.ok());
+  ASSERT_GE(c->size(), 4u);
+  const size_t n = c->size();
+  EXPECT_EQ(c->ids[n - 2], 0);  // <s>
+  EXPECT_EQ(c->begins[n - 2], with_specials.size() - 3);
+  EXPECT_EQ(c->ids[n - 3], pieces + 1);  // <mask>
+  EXPECT_EQ(c->begins[n - 3], with_specials.find("<mask>"));
+  EXPECT_EQ(c->ends[n - 3], with_specials.find("<mask>") + 6);
+  EXPECT_EQ(c->ends[n - 4], 3u);  // "hay" ends before the stripped spaces
+}
+
+TEST(Tokenizer, FairseqIdsNeedFairseqBosAndEosAndAReadableDict) {
+  TokenizerOptions options;
+  options.model_path = kModel;
+  options.id_map = IdMap::kFairseq;  // bos_id 2, eos_id 3: sentencepiece's defaults
+  EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
+              ::testing::HasSubstr("<s>=0 and </s>=2"));
+  options.bos_id = 0;
+  options.eos_id = 2;
+  options.dict_path = "/nonexistent/dict.txt";
+  EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
+              ::testing::HasSubstr("/nonexistent/dict.txt"));
+}
+
 }  // namespace
 }  // namespace eaos::text
