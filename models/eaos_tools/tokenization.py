@@ -282,6 +282,15 @@ class FairseqIds:
         pieces = [sp.id_to_piece(i) for i in range(n)]
         ordered = [(t, i) for i, t in enumerate(_FAIRSEQ_FIXED)]
         if dict_tokens is None:
+            # XLMRobertaTokenizer takes its specials' ids from get_vocab(), where id i + 1 spells
+            # piece i and a later id wins: such a piece at id 3 or more moves the special.
+            for i in range(3, n):
+                if pieces[i] in _FAIRSEQ_FIXED:
+                    raise ValueError(
+                        'the sentencepiece model has "%s" at id %d: XLMRobertaTokenizer would then give it id %d '
+                        "instead of fairseq's %d (a model for fairseq ids has <unk> <s> </s> at sentencepiece ids "
+                        "0-2, as XLM-RoBERTa's; or give its dict.txt)"
+                        % (pieces[i], i, i + 1, _FAIRSEQ_FIXED.index(pieces[i])))
             ordered.append(("<mask>", n + 1))
             self.vocab_size = n + 2
         else:

@@ -93,7 +93,20 @@ absl::StatusOr<FairseqIds> FairseqIds::Build(const std::vector<SpmPiece>& pieces
   FairseqIds out;
   out.by_spm_id_.resize(n);
   if (dict == nullptr) {
-    // XLMRobertaTokenizer: fairseq_offset 1 over the sentencepiece vocabulary.
+    // XLMRobertaTokenizer: fairseq_offset 1 over the sentencepiece vocabulary. transformers takes
+    // its special tokens' ids from get_vocab(), where id i + 1 spells piece i and a later id wins:
+    // a piece <s> <pad> </s> <unk> at id 3 or more (ids 0-2 fall on fairseq's own specials) would
+    // move that special off fairseq's id, BOS/EOS included. XLM-R's model has them at 0-2.
+    for (size_t i = kFixedSpecials.size() - 1; i < n; ++i) {
+      for (size_t k = 0; k < kFixedSpecials.size(); ++k) {
+        if (pieces[i].text != kFixedSpecials[k]) continue;
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the sentencepiece model has \"", pieces[i].text, "\" at id ", i,
+            ": XLMRobertaTokenizer would then give it id ", i + 1, " instead of fairseq's ", k,
+            " (a model for fairseq ids has <unk> <s> </s> at sentencepiece ids 0-2, as "
+            "XLM-RoBERTa's; or give its dict.txt)"));
+      }
+    }
     out.mask_id_ = static_cast<int64_t>(n) + 1;
     add(kMask, out.mask_id_);
     out.vocab_size_ = static_cast<int>(n) + 2;

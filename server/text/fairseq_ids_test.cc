@@ -13,7 +13,7 @@ using ::testing::HasSubstr;
 // A small sentencepiece vocabulary as XLM-R's model lays it out: <unk> <s> </s> first.
 std::vector<SpmPiece> Pieces() {
   return {{"<unk>", false}, {"<s>", false}, {"</s>", false}, {"▁", true},  {"a", true},
-          {"b", true},      {"▁a", true},   {"ab", true},    {"ấ", true},  {"<pad>", true}};
+          {"b", true},      {"▁a", true},   {"ab", true},    {"ấ", true},  {"<mask>", true}};
 }
 
 std::vector<std::pair<std::string, int64_t>> Split(const FairseqIds& ids, absl::string_view text) {
@@ -31,11 +31,23 @@ TEST(FairseqIds, XlmRobertaOffsetsEveryPieceByOne) {
   EXPECT_EQ(ids->ModelId(1), kFairseqBosId);  // "<s>" is taken by its text, as transformers does
   EXPECT_EQ(ids->ModelId(2), kFairseqEosId);
   for (int i = 3; i < 9; ++i) EXPECT_EQ(ids->ModelId(i), i + 1) << i;
-  EXPECT_EQ(ids->ModelId(9), kFairseqPadId);  // a piece spelled "<pad>" is the special
+  EXPECT_EQ(ids->ModelId(9), 11);             // a piece spelled "<mask>" is the special
   EXPECT_EQ(ids->mask_id(), 11);              // len(spm) + 1
   EXPECT_EQ(ids->vocab_size(), 12);
   EXPECT_EQ(ids->ModelId(10), -1);
   EXPECT_EQ(ids->ModelId(-1), -1);
+}
+
+TEST(FairseqIds, XlmRobertaRefusesAFixedSpecialPieceBeyondId2) {
+  // XLMRobertaTokenizer would give </s> (and so every EOS) id 4: models/demo's layout.
+  std::vector<SpmPiece> pieces = {{"<pad>", false}, {"<unk>", false}, {"<s>", false},
+                                  {"</s>", false},  {"a", true},      {"<", true}};
+  auto ids = FairseqIds::Build(pieces, 1, nullptr);
+  ASSERT_FALSE(ids.ok());
+  EXPECT_THAT(ids.status().message(), HasSubstr("\"</s>\" at id 3"));
+  // With a dict.txt the ids come from it alone.
+  const std::vector<std::string> dict = {"a"};
+  EXPECT_TRUE(FairseqIds::Build(pieces, 1, &dict).ok());
 }
 
 TEST(FairseqIds, XlmRobertaUnknownIdNotZeroKeepsTheOffset) {

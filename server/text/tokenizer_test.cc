@@ -9,6 +9,8 @@ namespace eaos::text {
 namespace {
 
 const std::string kModel = std::string(EAOS_SOURCE_DIR) + "/models/demo/tokenizer.model";
+// XLM-RoBERTa's layout (<unk> <s> </s> at ids 0-2), for fairseq ids.
+const std::string kXlmrModel = std::string(EAOS_SOURCE_DIR) + "/models/fixtures/xlmr_layout.model";
 
 std::unique_ptr<Tokenizer> Load(int max_length = 128) {
   TokenizerOptions options;
@@ -111,10 +113,13 @@ TEST(Tokenizer, RejectsAMaxLengthWithNoRoomForText) {
 }
 
 TEST(Tokenizer, FairseqIdsOffsetThePiecesAndSplitOutLiteralSpecials) {
-  auto plain = Load();
-  ASSERT_NE(plain, nullptr);
+  TokenizerOptions plain_options;
+  plain_options.model_path = kXlmrModel;
+  auto plain_or = Tokenizer::Load(plain_options);
+  ASSERT_TRUE(plain_or.ok()) << plain_or.status();
+  const auto& plain = *plain_or;
   TokenizerOptions options;
-  options.model_path = kModel;
+  options.model_path = kXlmrModel;
   options.id_map = IdMap::kFairseq;
   options.bos_id = 0;
   options.eos_id = 2;
@@ -122,7 +127,7 @@ TEST(Tokenizer, FairseqIdsOffsetThePiecesAndSplitOutLiteralSpecials) {
   ASSERT_TRUE(fairseq.ok()) << fairseq.status();
   const int pieces = plain->vocab_size();
   EXPECT_EQ((*fairseq)->vocab_size(), pieces + 2);  // + <pad> of fairseq's 4 specials, + <mask>
-  // XLMRobertaTokenizer's layout: a piece's id + 1; the demo model's unknown id 1 becomes 2.
+  // XLMRobertaTokenizer's layout: a piece's id + 1, the unknown piece (id 0) <unk>.
   const std::string text = "Chương trình rất hay 中文 😍";
   auto a = plain->Encode(text);
   auto b = (*fairseq)->Encode(text);
@@ -131,7 +136,7 @@ TEST(Tokenizer, FairseqIdsOffsetThePiecesAndSplitOutLiteralSpecials) {
   EXPECT_EQ(b->ids.front(), 0);
   EXPECT_EQ(b->ids.back(), 2);
   for (size_t i = 1; i + 1 < a->size(); ++i) {
-    EXPECT_EQ(b->ids[i], a->ids[i] + 1) << i;
+    EXPECT_EQ(b->ids[i], a->ids[i] == 0 ? 3 : a->ids[i] + 1) << i;
     EXPECT_EQ(b->begins[i], a->begins[i]);
     EXPECT_EQ(b->ends[i], a->ends[i]);
   }
@@ -157,6 +162,9 @@ TEST(Tokenizer, FairseqIdsNeedFairseqBosAndEosAndAReadableDict) {
               ::testing::HasSubstr("<s>=0 and </s>=2"));
   options.bos_id = 0;
   options.eos_id = 2;
+  // The demo model has </s> at id 3: XLMRobertaTokenizer would make every EOS id 4.
+  EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
+              ::testing::HasSubstr("\"</s>\" at id 3"));
   options.dict_path = "/nonexistent/dict.txt";
   EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
               ::testing::HasSubstr("/nonexistent/dict.txt"));
