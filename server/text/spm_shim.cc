@@ -4,7 +4,6 @@
 #include <sentencepiece_processor.h>
 
 #include <cstdio>
-#include <cstring>
 #include <string>
 
 struct eaos_spm {
@@ -49,7 +48,7 @@ int eaos_spm_piece(const eaos_spm* spm, int id, char* buf, size_t cap, int* kind
                               : EAOS_SPM_PIECE_NORMAL;
   }
   const std::string& text = p.IdToPiece(id);
-  if (buf != nullptr) std::memcpy(buf, text.data(), text.size() < cap ? text.size() : cap);
+  if (buf != nullptr) text.copy(buf, text.size() < cap ? text.size() : cap);  // no NUL (spm_shim.h)
   return static_cast<int>(text.size());
 }
 
