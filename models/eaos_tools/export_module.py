@@ -145,7 +145,8 @@ def read_labels(path: str, fastbpe: bool) -> Dict:
     if fastbpe:
         given = labels.get("special_tokens")
         if given is not None and given != FASTBPE_SPECIAL_TOKENS:
-            raise ExportError("%s: special_tokens %s, but a fastBPE (PhoBERT) tokenizer has fairseq's ids %s "
+            raise ExportError("%s: special_tokens %s, but a fastBPE (PhoBERT) or fairseq-id sentencepiece tokenizer "
+                              "has fairseq's ids %s "
                               "(remove the field or write those)" % (path, given, FASTBPE_SPECIAL_TOKENS))
         out["special_tokens"] = dict(FASTBPE_SPECIAL_TOKENS)
     elif "special_tokens" not in labels:
@@ -461,6 +462,38 @@ class PhobertPath:
                         truncated=len(pieces) > keep, num_pieces_total=len(pieces))
 
 
+class FairseqSentencepiecePath:
+    """transformers' XLMRobertaTokenizer (no dict.txt) or BartphoTokenizer (dict.txt), as the user
+    tokenizes: Encoding with the ids it gives and the piece offsets of the Python reference's
+    tokenizer in fairseq ids (`reference`), which must give the same ids (else the export stops)."""
+
+    def __init__(self, model: str, dict_file: Optional[str], reference: Tokenizer):
+        try:
+            from transformers import BartphoTokenizer, XLMRobertaTokenizer
+        except ImportError as e:
+            raise ExportError("golden.json for a sentencepiece model in fairseq ids is made with transformers' "
+                              "XLMRobertaTokenizer / BartphoTokenizer, which do not import here (%s): run the "
+                              "export with the venv of scripts/deps.d/45-transformers.sh (build/hfenv/bin/python)" % e)
+        self.tok = (BartphoTokenizer(vocab_file=model, monolingual_vocab_file=dict_file) if dict_file
+                    else XLMRobertaTokenizer(vocab_file=model))
+        self.reference = reference
+        self.max_length = reference.max_length
+        self.pad_id = self.tok.pad_token_id
+        self.unk_id = self.tok.unk_token_id
+        self.bos_id = self.tok.cls_token_id
+        self.eos_id = self.tok.sep_token_id
+
+    def encode(self, text: str) -> Encoding:
+        ids = self.tok(text, truncation=True, max_length=self.max_length)["input_ids"]
+        enc = self.reference.encode(text)
+        if list(ids) != enc.input_ids:
+            pos = next((i for i, (a, b) in enumerate(zip(ids, enc.input_ids)) if a != b),
+                       min(len(ids), len(enc.input_ids)))
+            raise ExportError("%s and the server's tokenizer differ on %r from position %d: please report it"
+                              % (type(self.tok).__name__, text[:80], pos))
+        return enc
+
+
 # ---------------------------------------------------------------------------------------------
 # model.json
 
@@ -487,9 +520,14 @@ def architecture(module: torch.nn.Module, emb: torch.nn.Embedding, max_length: i
     return arch
 
 
-def tokenizer_entry(kind: str) -> object:
+def tokenizer_entry(kind: str, fairseq: bool = False, has_dict: bool = False) -> object:
     if kind == "fastbpe":
         return {"type": "fastbpe", "codes": "bpe.codes", "vocab": "vocab.txt"}
+    if fairseq:
+        entry = {"type": "sentencepiece", "model": "sentencepiece.bpe.model", "id_map": "fairseq"}
+        if has_dict:
+            entry["dict"] = "dict.txt"
+        return entry
     return {"type": "sentencepiece", "model": "tokenizer.model"}
 
 
@@ -504,9 +542,12 @@ def export_module(args) -> Dict:
         raise ExportError("--tokenizer-type fastbpe needs --codes bpe.codes and --vocab vocab.txt")
     if not fastbpe and not args.tokenizer:
         raise ExportError("--tokenizer-type sentencepiece needs --tokenizer FILE.model")
+    fairseq = not fastbpe and getattr(args, "id_map", "sentencepiece") == "fairseq"
+    if getattr(args, "dict", None) and not fairseq:
+        raise ExportError("--dict (a fairseq dict.txt, BARTpho's) needs --tokenizer-type sentencepiece --id-map fairseq")
     from .validate import parse_segmenter
     segmenter = parse_segmenter(args.segmenter) if getattr(args, "segmenter", None) else None
-    labels = read_labels(args.labels, fastbpe)
+    labels = read_labels(args.labels, fastbpe or fairseq)
     if args.name:
         labels["name"] = args.name
     if args.version:
@@ -535,6 +576,17 @@ def export_module(args) -> Dict:
             raise ExportError("the fastBPE files do not load: %s" % e)
         n_ids, where = tokenizer.vocab_size(), "%s (4 specials + %d lines + <mask>)" % (
             args.vocab, tokenizer.vocab_size() - 5)
+    elif fairseq:
+        try:
+            tokenizer = Tokenizer(args.tokenizer, max_length, id_map="fairseq", dict_file=args.dict or None)
+        except (ValueError, OSError) as e:
+            raise ExportError("the sentencepiece model in fairseq ids does not load: %s" % e)
+        except Exception as e:  # noqa: BLE001 - whatever sentencepiece says
+            raise ExportError("%s: sentencepiece cannot load it: %s" % (args.tokenizer, e))
+        n_ids = tokenizer.vocab_size()
+        where = ("%s with %s in BARTpho's ids (4 specials, its lines, <mask>)" % (args.tokenizer, args.dict)
+                 if args.dict else
+                 "%s in XLM-RoBERTa's ids (%d pieces + <pad> + <mask>)" % (args.tokenizer, n_ids - 2))
     else:
         try:
             tokenizer = Tokenizer(args.tokenizer, max_length, **labels["special_tokens"])
@@ -579,7 +631,8 @@ def export_module(args) -> Dict:
         log("trace check: " + line)
 
     meta = {k: labels[k] for k in ("name", "version")}
-    meta.update({"max_length": max_length, "tokenizer": tokenizer_entry(args.tokenizer_type),
+    meta.update({"max_length": max_length,
+                 "tokenizer": tokenizer_entry(args.tokenizer_type, fairseq, bool(getattr(args, "dict", None))),
                  "special_tokens": dict(special), "tag_scheme": labels["tag_scheme"],
                  "span_labels": list(labels["span_labels"]), "aspects": list(labels["aspects"]),
                  "sentiments": list(labels["sentiments"]), "outputs": dict(OUTPUTS),
@@ -607,6 +660,10 @@ def export_module(args) -> Dict:
         if fastbpe:
             shutil.copyfile(args.codes, os.path.join(work, "bpe.codes"))
             shutil.copyfile(args.vocab, os.path.join(work, "vocab.txt"))
+        elif fairseq:
+            shutil.copyfile(args.tokenizer, os.path.join(work, "sentencepiece.bpe.model"))
+            if args.dict:
+                shutil.copyfile(args.dict, os.path.join(work, "dict.txt"))
         else:
             shutil.copyfile(args.tokenizer, os.path.join(work, "tokenizer.model"))
         with open(os.path.join(work, "model.json"), "w", encoding="utf-8") as f:
@@ -615,7 +672,9 @@ def export_module(args) -> Dict:
 
         # golden.json from the user's own path: their tokenizer and the eager module.
         from .reference import ReferenceModel
-        user_tok = PhobertPath(args.codes, args.vocab, max_length) if fastbpe else tokenizer
+        user_tok = (PhobertPath(args.codes, args.vocab, max_length) if fastbpe
+                    else FairseqSentencepiecePath(args.tokenizer, args.dict or None, tokenizer) if fairseq
+                    else tokenizer)
         user_path = ReferenceModel(None, meta=meta, tokenizer=user_tok, module=wrapper)  # eager
         samples = (golden_mod.read_samples(args.golden_texts) if args.golden_texts
                    else golden_mod.default_samples(tokenizer))
@@ -625,7 +684,8 @@ def export_module(args) -> Dict:
         if errs:
             raise ExportError("the exported directory does not pass the contract checks: %s" % "; ".join(errs))
         os.makedirs(out, exist_ok=True)
-        for stale in ("golden.json", "tokenizer.model", "bpe.codes", "vocab.txt", "model.pt", "model.json"):
+        for stale in ("golden.json", "tokenizer.model", "bpe.codes", "vocab.txt", "sentencepiece.bpe.model",
+                      "dict.txt", "model.pt", "model.json"):
             if os.path.exists(os.path.join(out, stale)):
                 os.remove(os.path.join(out, stale))
         for name in os.listdir(work):
@@ -638,7 +698,9 @@ def export_module(args) -> Dict:
         {k: v for k, v in meta["architecture"].items() if k != "module"}))
     log("golden.json: %d samples (%s + eager module), %d tuples at threshold %g; the Python reference "
         "(model.pt + eaos_tools tokenizer) reproduces it" % (
-            len(golden["samples"]), "PhobertTokenizer" if fastbpe else "sentencepiece", n_tuples, args.threshold))
+            len(golden["samples"]),
+            "PhobertTokenizer" if fastbpe else type(user_tok.tok).__name__ if fairseq else "sentencepiece",
+            n_tuples, args.threshold))
     log("decision margins: span logit gap >= %.4g, |confidence - threshold| >= %.4g"
         % (margins["span_logit_gap"], margins["confidence_to_threshold"]))
     if margins["confidence_to_threshold"] < 10 * golden_mod.CONFIDENCE_TOLERANCE or margins["span_logit_gap"] < 1e-3:
@@ -666,6 +728,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--codes", help="fastbpe: bpe.codes (PhoBERT's)")
     ap.add_argument("--vocab", help="fastbpe: vocab.txt (PhoBERT's)")
     ap.add_argument("--tokenizer", help="sentencepiece: the .model file")
+    ap.add_argument("--id-map", choices=("sentencepiece", "fairseq"), default="sentencepiece",
+                    help="sentencepiece: the ids the model was trained with, the model's own or fairseq's "
+                         "(XLM-RoBERTa's sentencepiece.bpe.model; BARTpho's with --dict)")
+    ap.add_argument("--dict", help="sentencepiece with --id-map fairseq: fairseq's dict.txt (BARTpho's "
+                                   "monolingual_vocab_file)")
     ap.add_argument("--labels", required=True, help="labels JSON: name, version, tag_scheme, span_labels, aspects, "
                                                     "sentiments (in your heads' index order)")
     ap.add_argument("--max-length", type=int, help="tokens per text, <s> and </s> included (default: config.json's "

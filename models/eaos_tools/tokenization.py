@@ -232,22 +232,171 @@ def encode_nfc(tokenizer, text: str, dropout: float = 0.0) -> Encoding:
     return dataclasses.replace(enc, text=text, pieces=pieces)
 
 
+# fairseq's dictionary layout: PhoBERT's (FastBpeTokenizer) and that of sentencepiece models
+# trained with fairseq (XLM-RoBERTa, BARTpho: Tokenizer(..., id_map="fairseq")).
+FAIRSEQ_SPECIAL_TOKENS = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
+_FAIRSEQ_FIXED = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0..3
+_FAIRSEQ_LITERALS = re.compile(r"<s>|<pad>|</s>|<unk>|<mask>")
+ID_MAPS = ("sentencepiece", "fairseq")
+
+
+def read_fairseq_dict(path: str) -> List[str]:
+    """dict.txt's tokens as BartphoTokenizer reads its monolingual_vocab_file (each line's first
+    whitespace-separated field, text-mode lines), refusing what BartphoTokenizer would fail on or
+    misnumber (a blank line, a repeated token, <s> <pad> </s> <unk>); ValueError names the line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as e:
+        raise ValueError("%s: not valid UTF-8 at byte %d (BartphoTokenizer reads dict.txt as UTF-8)"
+                         % (path, e.start)) from None
+    seen, tokens = set(_FAIRSEQ_FIXED), []
+    for n, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            raise ValueError('%s line %d: blank (each line is "<token> <count>"; BartphoTokenizer fails on it)'
+                             % (path, n))
+        token = fields[0]
+        if token in seen:
+            raise ValueError('%s line %d: the token "%s" is already in the dictionary%s' % (
+                path, n, token, " (<s> <pad> </s> <unk> are ids 0-3 implicitly: remove the line)"
+                if token in _FAIRSEQ_FIXED else
+                " (BartphoTokenizer would give it a second id and the next token the same one)"))
+        seen.add(token)
+        tokens.append(token)
+    return tokens
+
+
+class FairseqIds:
+    """fairseq's ids over a sentencepiece model, as transformers 4.46.3 maps pieces to ids: without
+    a dictionary XLMRobertaTokenizer's (<s>=0 <pad>=1 </s>=2 <unk>=3, every other piece its
+    sentencepiece id + 1, sentencepiece's id 0 -> <unk>, <mask> = pieces + 1), with dict.txt's
+    tokens BartphoTokenizer's (the four specials, dict.txt in order, <mask> last unless listed;
+    any other piece -> <unk>). The same rules as the server's server/text/fairseq_ids.cc.
+
+    by_spm_id[i] is the model id of sentencepiece id i; ids maps every literal special to its id.
+    """
+
+    def __init__(self, sp, dict_tokens: Optional[List[str]] = None, dict_name: str = "dict.txt"):
+        n, unk = sp.get_piece_size(), sp.unk_id()
+        pieces = [sp.id_to_piece(i) for i in range(n)]
+        ordered = [(t, i) for i, t in enumerate(_FAIRSEQ_FIXED)]
+        if dict_tokens is None:
+            # XLMRobertaTokenizer takes its specials' ids from get_vocab(), where id i + 1 spells
+            # piece i and a later id wins: such a piece at id 3 or more moves the special.
+            for i in range(3, n):
+                if pieces[i] in _FAIRSEQ_FIXED:
+                    raise ValueError(
+                        'the sentencepiece model has "%s" at id %d: XLMRobertaTokenizer would then give it id %d '
+                        "instead of fairseq's %d (a model for fairseq ids has <unk> <s> </s> at sentencepiece ids "
+                        "0-2, as XLM-RoBERTa's; or give its dict.txt)"
+                        % (pieces[i], i, i + 1, _FAIRSEQ_FIXED.index(pieces[i])))
+            ordered.append(("<mask>", n + 1))
+            self.vocab_size = n + 2
+        else:
+            ordered += [(t, 4 + i) for i, t in enumerate(dict_tokens)]
+            if "<mask>" not in dict_tokens:
+                ordered.append(("<mask>", len(ordered)))
+            self.vocab_size = len(ordered)
+        ids = dict(ordered)
+        if len(ids) != len(ordered):
+            raise ValueError("%s: a token is listed twice" % dict_name)
+        if dict_tokens is None:
+            self.by_spm_id = [ids.get(p, i + 1 if i else ids["<unk>"]) for i, p in enumerate(pieces)]
+            # an unknown piece's text is no piece: PieceToId gives the unknown id, offset likewise
+            self.by_spm_id[unk] = unk + 1 if unk else ids["<unk>"]
+        else:
+            self.by_spm_id = [ids.get(p, ids["<unk>"]) for p in pieces]
+            self.by_spm_id[unk] = ids["<unk>"]
+        self.mask_id = ids["<mask>"]
+        self.specials = {t: ids[t] for t in _FAIRSEQ_FIXED + ("<mask>",)}
+        # A token that is no piece and spelled only with characters the model has no piece for
+        # could be the text of an unknown piece, which transformers maps by its text: refused.
+        known = {p for i, p in enumerate(pieces) if len(p) == 1 and not (
+            sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i) or sp.is_byte(i))}
+        piece_set = set(pieces)
+        for k, (token, tid) in enumerate(ordered):
+            if token in piece_set or not token or any(c in known for c in token):
+                continue
+            where = ('%s line %d: the token "%s"' % (dict_name, k - 3, token)
+                     if dict_tokens is not None and 4 <= k < 4 + len(dict_tokens)
+                     else 'the special token "%s"' % token)
+            raise ValueError("%s (id %d) is no piece of the sentencepiece model, and the model has a piece "
+                             "for none of its characters: sentencepiece would report that text as one unknown "
+                             "piece, which transformers maps to id %d by its text but the server only by its "
+                             "unknown id" % (where, tid, tid))
+
+    def split(self, text: str) -> List[Tuple[int, int, Optional[int]]]:
+        """text cut as transformers' tokenize() cuts it before sentencepiece: (begin, end, id) code
+        point ranges, id the special's for a literal <s> <pad> </s> <unk> <mask> and None for the
+        text between (never empty; the whitespace before a <mask> is dropped: its lstrip)."""
+        out: List[Tuple[int, int, Optional[int]]] = []
+        part = 0
+        for m in _FAIRSEQ_LITERALS.finditer(text):
+            end = m.start()
+            if m.group(0) == "<mask>":
+                end = part + len(text[part:end].rstrip())
+            if end > part:
+                out.append((part, end, None))
+            out.append((m.start(), m.end(), self.specials[m.group(0)]))
+            part = m.end()
+        if len(text) > part:
+            out.append((part, len(text), None))
+        return out
+
+
 class Tokenizer:
-    def __init__(self, model_file: str, max_length: int, pad_id: int = 0, unk_id: int = 1,
-                 bos_id: int = 2, eos_id: int = 3):
+    """A sentencepiece model with byte offsets. id_map "sentencepiece": its own ids (models trained
+    here); "fairseq": fairseq's (FairseqIds; dict_file: BARTpho's dict.txt, else XLM-RoBERTa's
+    layout), and the literal specials in a text are split out first, as transformers does."""
+
+    def __init__(self, model_file: str, max_length: int, pad_id: Optional[int] = None,
+                 unk_id: Optional[int] = None, bos_id: Optional[int] = None,
+                 eos_id: Optional[int] = None, id_map: str = "sentencepiece",
+                 dict_file: Optional[str] = None):
         import sentencepiece as spm
+        if id_map not in ID_MAPS:
+            raise ValueError("id_map must be one of %s, got %r" % (ID_MAPS, id_map))
+        if dict_file is not None and id_map != "fairseq":
+            raise ValueError('a dict file belongs to id_map "fairseq"')
         self.sp = spm.SentencePieceProcessor(model_file=model_file)
         self.max_length = max_length
-        self.pad_id = pad_id
-        self.unk_id = unk_id
-        self.bos_id = bos_id
-        self.eos_id = eos_id
+        given = {"pad_id": pad_id, "unk_id": unk_id, "bos_id": bos_id, "eos_id": eos_id}
+        defaults = FAIRSEQ_SPECIAL_TOKENS if id_map == "fairseq" else {
+            "pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3}
+        if id_map == "fairseq" and any(v is not None and v != defaults[k] for k, v in given.items()):
+            raise ValueError("fairseq ids have %s, got %s" % (FAIRSEQ_SPECIAL_TOKENS, given))
+        st = {k: defaults[k] if v is None else v for k, v in given.items()}
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = (
+            st["pad_id"], st["unk_id"], st["bos_id"], st["eos_id"])
+        self.fairseq = None
+        if id_map == "fairseq":
+            tokens = read_fairseq_dict(dict_file) if dict_file is not None else None
+            self.fairseq = FairseqIds(self.sp, tokens, dict_file or "dict.txt")
 
-    def pieces(self, text: str, dropout: float = 0.0) -> List[Piece]:
-        """The pieces of text; dropout > 0 samples a segmentation (BPE-dropout, training only)."""
+    def vocab_size(self) -> int:
+        """Ids in use (the model's embedding rows)."""
+        return self.fairseq.vocab_size if self.fairseq is not None else self.sp.get_piece_size()
+
+    def _spm_pieces(self, text: str, dropout: float) -> List[Piece]:
         if dropout > 0:
             return parse_sentencepiece_text(self.sp.SampleEncodeAsSerializedProto(text, -1, dropout))
         return parse_sentencepiece_text(self.sp.EncodeAsSerializedProto(text))
+
+    def pieces(self, text: str, dropout: float = 0.0) -> List[Piece]:
+        """The pieces of text; dropout > 0 samples a segmentation (BPE-dropout, training only)."""
+        if self.fairseq is None:
+            return self._spm_pieces(text, dropout)
+        to_byte = cp_to_byte_map(text)
+        out: List[Piece] = []
+        for b, e, special in self.fairseq.split(text):
+            if special is not None:
+                out.append(Piece(special, to_byte[b], to_byte[e], text[b:e]))
+                continue
+            for p in self._spm_pieces(text[b:e], dropout):
+                out.append(Piece(self.fairseq.by_spm_id[p.id], to_byte[b] + p.begin, to_byte[b] + p.end,
+                                 p.piece))
+        return out
 
     def encode(self, text: str, dropout: float = 0.0) -> Encoding:
         all_pieces = self.pieces(text, dropout)
@@ -267,7 +416,7 @@ def pad_batch(encodings: List[Encoding], pad_id: int):
 
 
 # fairseq's dictionary layout, as PhobertTokenizer builds it from vocab.txt.
-FASTBPE_SPECIAL_TOKENS = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
+FASTBPE_SPECIAL_TOKENS = dict(FAIRSEQ_SPECIAL_TOKENS)
 _FASTBPE_LITERALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 _FASTBPE_WORD = re.compile(r"\S+\n?")
 
@@ -398,15 +547,17 @@ def read_fastbpe_codes(path: str) -> Dict[Tuple[str, str], int]:
 
 
 def tokenizer_spec(meta: Dict) -> Dict:
-    """model.json's "tokenizer" as an object: {"type": "sentencepiece", "model"} or
-    {"type": "fastbpe", "codes", "vocab"} (a string is a sentencepiece file; absent: tokenizer.model)."""
+    """model.json's "tokenizer" as an object: {"type": "sentencepiece", "model", "id_map"[, "dict"]}
+    or {"type": "fastbpe", "codes", "vocab"} (a string is a sentencepiece file; absent:
+    tokenizer.model; id_map defaults to "sentencepiece")."""
     tok = meta.get("tokenizer", "tokenizer.model")
     if isinstance(tok, str):
-        return {"type": "sentencepiece", "model": tok}
+        return {"type": "sentencepiece", "model": tok, "id_map": "sentencepiece"}
     spec = dict(tok)
     spec.setdefault("type", "sentencepiece")
     if spec["type"] == "sentencepiece":
         spec.setdefault("model", "tokenizer.model")
+        spec.setdefault("id_map", "sentencepiece")
     return spec
 
 
@@ -420,5 +571,7 @@ def load_tokenizer(model_dir: str, meta: Dict, max_length: Optional[int] = None)
     if spec["type"] != "sentencepiece":
         raise ValueError('model.json: tokenizer.type must be "sentencepiece" or "fastbpe", got %r' % spec["type"])
     st = meta["special_tokens"]
+    dict_file = os.path.join(model_dir, spec["dict"]) if spec.get("dict") else None
     return Tokenizer(os.path.join(model_dir, spec["model"]), max_length, pad_id=st["pad_id"],
-                     unk_id=st["unk_id"], bos_id=st["bos_id"], eos_id=st["eos_id"])
+                     unk_id=st["unk_id"], bos_id=st["bos_id"], eos_id=st["eos_id"],
+                     id_map=spec["id_map"], dict_file=dict_file)

@@ -132,27 +132,53 @@ def contract_errors(meta: Dict) -> List[str]:
     return errs
 
 
-def fastbpe_errors(model_dir, tok, special_tokens):
+TOKENIZER_KEYS = ("type", "model", "codes", "vocab", "id_map", "dict")
+
+
+def tokenizer_errors(model_dir, tok, special_tokens):
     """The rules of an object-valued "tokenizer" (the server's runtime::LoadTokenizer says the same)."""
     errs = []
-    unknown = sorted(set(tok) - {"type", "model", "codes", "vocab"})
+    unknown = sorted(set(tok) - set(TOKENIZER_KEYS))
     if unknown:
-        errs.append("tokenizer has unknown keys %s (known: type, model, codes, vocab)" % unknown)
+        errs.append("tokenizer has unknown keys %s (known: %s)" % (unknown, ", ".join(TOKENIZER_KEYS)))
     kind = tok.get("type", "sentencepiece")
     if kind not in ("sentencepiece", "fastbpe"):
         return errs + ['tokenizer.type must be "sentencepiece" or "fastbpe", got %r' % kind]
-    if kind == "sentencepiece":
-        return errs
-    for key in ("codes", "vocab"):
-        name = tok.get(key)
-        if not isinstance(name, str) or not name:
-            errs.append('a fastbpe tokenizer needs "%s" (a file in the model directory)' % key)
-        elif not os.path.isfile(os.path.join(model_dir, name)):
-            errs.append("%s: missing (model.json.tokenizer.%s)" % (name, key))
     want = {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3}
-    if isinstance(special_tokens, dict) and any(special_tokens.get(k) != v for k, v in want.items()):
-        errs.append("special_tokens: a fastbpe tokenizer has fairseq's ids %s, model.json says %s"
-                    % (want, special_tokens))
+    fairseq_ids = kind == "fastbpe"
+    if kind == "sentencepiece":
+        id_map = tok.get("id_map", "sentencepiece")
+        if not isinstance(tok.get("model"), str) or not tok.get("model"):
+            errs.append('a sentencepiece tokenizer object needs "model" (a file in the model directory)')
+        if id_map not in ("sentencepiece", "fairseq"):
+            errs.append('tokenizer.id_map must be "sentencepiece" or "fairseq" (XLM-RoBERTa, BARTpho), got %r'
+                        % (id_map,))
+        for key in ("codes", "vocab"):
+            if key in tok:
+                errs.append('tokenizer.%s belongs to "type": "fastbpe", not sentencepiece' % key)
+        if "dict" in tok:
+            if id_map != "fairseq":
+                errs.append('tokenizer.dict (a fairseq dict.txt) belongs to "id_map": "fairseq"')
+            elif not isinstance(tok["dict"], str) or not tok["dict"]:
+                errs.append("tokenizer.dict must be a file name in the model directory")
+            elif not os.path.isfile(os.path.join(model_dir, tok["dict"])):
+                errs.append("%s: missing (model.json.tokenizer.dict)" % tok["dict"])
+        fairseq_ids = id_map == "fairseq"
+        what = 'a sentencepiece tokenizer with "id_map": "fairseq"'
+    else:
+        for key in ("model", "id_map", "dict"):
+            if key in tok:
+                errs.append("tokenizer.%s belongs to sentencepiece; fastbpe uses codes and vocab" % key)
+        for key in ("codes", "vocab"):
+            name = tok.get(key)
+            if not isinstance(name, str) or not name:
+                errs.append('a fastbpe tokenizer needs "%s" (a file in the model directory)' % key)
+            elif not os.path.isfile(os.path.join(model_dir, name)):
+                errs.append("%s: missing (model.json.tokenizer.%s)" % (name, key))
+        what = "a fastbpe tokenizer"
+    if fairseq_ids and isinstance(special_tokens, dict) and any(
+            special_tokens.get(k) != v for k, v in want.items()):
+        errs.append("special_tokens: %s has fairseq's ids %s, model.json says %s" % (what, want, special_tokens))
     return errs
 
 
@@ -173,15 +199,17 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
 
     tok_file = meta.get("tokenizer", "tokenizer.model")
     sp = None
-    fastbpe_ids = None
+    n_ids = None  # ids the tokenizer gives (the model's embedding rows at least)
+    fairseq_sp = False
     if isinstance(tok_file, dict):
-        errs += fastbpe_errors(model_dir, tok_file, meta.get("special_tokens"))
+        errs += tokenizer_errors(model_dir, tok_file, meta.get("special_tokens"))
         if not errs and tok_file.get("type") == "fastbpe":
             from .tokenization import read_fastbpe_vocab
             try:
-                fastbpe_ids = len(read_fastbpe_vocab(os.path.join(model_dir, tok_file["vocab"])))
+                n_ids = len(read_fastbpe_vocab(os.path.join(model_dir, tok_file["vocab"])))
             except (ValueError, OSError) as e:
                 errs.append("%s: %s" % (tok_file["vocab"], e))
+        fairseq_sp = tok_file.get("type", "sentencepiece") == "sentencepiece" and tok_file.get("id_map") == "fairseq"
         tok_file = tok_file.get("model") if tok_file.get("type", "sentencepiece") == "sentencepiece" else None
     if isinstance(tok_file, str):
         tok_path = os.path.join(model_dir, tok_file)
@@ -191,10 +219,17 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
             import sentencepiece as spm
             try:
                 sp = spm.SentencePieceProcessor(model_file=tok_path)
+                n_ids = sp.get_piece_size()
             except Exception as e:  # noqa: BLE001 - report whatever sentencepiece says
                 errs.append("%s: sentencepiece cannot load it: %s" % (tok_file, e))
     st = meta.get("special_tokens") if isinstance(meta.get("special_tokens"), dict) else {}
-    if sp is not None and st:
+    if sp is not None and fairseq_sp and not errs:
+        from .tokenization import load_tokenizer
+        try:
+            n_ids = load_tokenizer(model_dir, meta).vocab_size()
+        except (ValueError, OSError) as e:
+            errs.append("tokenizer: %s" % e)
+    elif sp is not None and st:
         actual = {"pad_id": sp.pad_id(), "unk_id": sp.unk_id(), "bos_id": sp.bos_id(), "eos_id": sp.eos_id()}
         for k, v in st.items():
             if k in actual and actual[k] != v:
@@ -211,7 +246,7 @@ def validate(model_dir: str, check_forward: bool = True) -> List[str]:
     except Exception as e:  # noqa: BLE001
         return errs + ["model.pt: torch.jit.load fails: %s" % str(e).splitlines()[0]]
     max_len = int(meta["max_length"])
-    vocab = sp.get_piece_size() if sp is not None else (fastbpe_ids or 4)
+    vocab = n_ids or 4
     pad = st.get("pad_id", 0)
     bos = st.get("bos_id", 2)
     eos = st.get("eos_id", 3)

@@ -1,6 +1,7 @@
 """export_module.py: a user's own module -> model directory (checkpoint layouts, name map, strict
 load errors, the nested-tensor trace trap and the safe trace, the CLI end to end with a
 sentencepiece tokenizer). The fastBPE + PhobertTokenizer path needs transformers: tests/e2e."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -313,6 +314,43 @@ class CliTest(unittest.TestCase):
             self.assertIn("vocabulary size mismatch: %s gives 4000 ids but the module's input embedding "
                           "'tok.word_embeddings' has 3000 rows" % TOKENIZER, r.stderr)
             self.assertFalse(os.path.exists(os.path.join(d, "out")))
+
+    @unittest.skipUnless(importlib.util.find_spec("transformers") is not None,
+                         "needs transformers (build/hfenv/bin/python -m pytest ...)")
+    def test_fairseq_ids_export_xlmr_and_bartpho(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(_paths.MODELS_DIR, "labels.json"), encoding="utf-8") as f:
+                labels = json.load(f)
+            labels.pop("special_tokens", None)  # fairseq's are fixed
+            labels_path = os.path.join(d, "labels.json")
+            with open(labels_path, "w", encoding="utf-8") as f:
+                json.dump(labels, f, ensure_ascii=False)
+            import sentencepiece as spm
+            sp = spm.SentencePieceProcessor(model_file=TOKENIZER)
+            with open(os.path.join(d, "dict.txt"), "w", encoding="utf-8") as f:
+                f.writelines("%s %d\n" % (sp.id_to_piece(i), 1) for i in range(4000 - 1, 3, -3))
+            xlmr_model = os.path.join(_paths.MODELS_DIR, "fixtures", "xlmr_layout.model")
+            for extra, out, want in (
+                    (("--tokenizer", xlmr_model), "xlmr", {"type": "sentencepiece", "model": "sentencepiece.bpe.model", "id_map": "fairseq"}),
+                    (("--dict", os.path.join(d, "dict.txt")), "bartpho",
+                     {"type": "sentencepiece", "model": "sentencepiece.bpe.model", "id_map": "fairseq",
+                      "dict": "dict.txt"})):
+                r = self.run_export(d, "--id-map", "fairseq", "--labels", labels_path, *extra,
+                                    config={"vocab_size": 4002}, out=out)
+                self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+                self.assertIn("XLMRobertaTokenizer" if out == "xlmr" else "BartphoTokenizer", r.stdout)
+                with open(os.path.join(d, out, "model.json")) as f:
+                    meta = json.load(f)
+                self.assertEqual(meta["tokenizer"], want)
+                self.assertEqual(meta["special_tokens"], {"bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3})
+                with open(os.path.join(d, out, "golden.json")) as f:
+                    golden = json.load(f)
+                self.assertTrue(all(s["input_ids"][0] == 0 and s["input_ids"][-1] == 2 for s in golden["samples"]))
+                from eaos_tools.validate import validate
+                self.assertEqual(validate(os.path.join(d, out)), [])
+            r = self.run_export(d, "--dict", os.path.join(d, "dict.txt"), out="bad")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("--dict (a fairseq dict.txt, BARTpho's) needs", r.stderr)
 
     def test_a_checkpoint_of_another_config_writes_nothing(self):
         with tempfile.TemporaryDirectory() as d:

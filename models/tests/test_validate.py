@@ -91,6 +91,46 @@ class ValidateTest(unittest.TestCase):
             self.assertTrue(any("sentiment_logits" in e and "missing" in e for e in errs), errs)
             self.assertTrue(any("aspect_logits" in e and "shape" in e for e in errs), errs)
 
+    @unittest.skipUnless(os.path.isfile(os.path.join(_paths.DEMO_DIR, "tokenizer.model")), "needs models/demo")
+    def test_fairseq_ids_directory(self):
+        fairseq_ids = {"pad_id": 1, "unk_id": 3, "bos_id": 0, "eos_id": 2}
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(os.path.join(_paths.DEMO_DIR, "tokenizer.model"), os.path.join(d, "sentencepiece.bpe.model"))
+            with open(os.path.join(d, "dict.txt"), "w", encoding="utf-8") as f:
+                f.write("\u2581hay 10\n\u2581r\u1ea5t 5\nmadeupword0000 0\n")
+            cfg = EAOSConfig(vocab_size=8, hidden=16, layers=1, heads=2, ffn=32, max_length=16)
+            meta = model_json(default_labels("eaos-test", "1.0.0"), cfg)
+            meta["tokenizer"] = {"type": "sentencepiece", "model": "sentencepiece.bpe.model",
+                                 "id_map": "fairseq", "dict": "dict.txt"}
+            meta["special_tokens"] = fairseq_ids
+            write_json(os.path.join(d, "model.json"), meta)
+            export_torchscript(EAOSModel(cfg), os.path.join(d, "model.pt"))
+            self.assertEqual(schema_errors(meta, SCHEMA), [])
+            self.assertEqual(validate(d), [])  # 4 specials + 3 lines + <mask> = 8 embedding rows
+
+            def errors(**changes):
+                m = json.loads(json.dumps(meta))
+                for k, v in changes.items():
+                    if k == "special_tokens":
+                        m[k] = v
+                    elif v is None:
+                        del m["tokenizer"][k]
+                    else:
+                        m["tokenizer"][k] = v
+                write_json(os.path.join(d, "model.json"), m)
+                return "\n".join(validate(d, check_forward=False))
+
+            self.assertIn("fairseq's ids", errors(special_tokens={"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3}))
+            self.assertIn("tokenizer.id_map must be", errors(id_map="xlmr"))
+            self.assertIn("belongs to \"id_map\": \"fairseq\"", errors(id_map=None))
+            self.assertIn("nodict.txt: missing", errors(dict="nodict.txt"))
+            self.assertIn("needs \"model\"", errors(model=None))
+            # XLM-RoBERTa's layout over models/demo, whose </s> is piece 3: refused
+            self.assertIn('"</s>" at id 3', errors(dict=None))
+            with open(os.path.join(d, "dict.txt"), "a", encoding="utf-8") as f:
+                f.write("\u2581hay 1\n")
+            self.assertIn("line 4: the token", errors())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,6 +9,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "server/common/files.h"
 #include "server/common/proto_json.h"
+#include "server/text/fairseq_ids.h"
 #include "server/text/fastbpe.h"
 #include "server/text/normalize.h"
 
@@ -40,11 +41,13 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerField(const google::protobuf::Valu
   if (value == nullptr) {
     out.set_type(std::string(kSentencepieceTokenizer));
     out.set_model("tokenizer.model");
+    out.set_id_map(std::string(kSentencepieceIdMap));
     return out;
   }
   if (value->kind_case() == google::protobuf::Value::kStringValue) {
     out.set_type(std::string(kSentencepieceTokenizer));
     out.set_model(value->string_value().empty() ? "tokenizer.model" : value->string_value());
+    out.set_id_map(std::string(kSentencepieceIdMap));
     return out;
   }
   if (value->kind_case() != google::protobuf::Value::kStructValue) {
@@ -61,11 +64,27 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerField(const google::protobuf::Valu
   if (auto s = common::ParseJson(object, &out, {.ignore_unknown_fields = false}); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer has an unknown key or a value that is not a string (known keys: "
-                     "type, model, codes, vocab; all strings): ",
+                     "type, model, codes, vocab, id_map, dict; all strings): ",
                      s.message()));
   }
   if (out.type().empty()) out.set_type(std::string(kSentencepieceTokenizer));
+  if (out.type() == kSentencepieceTokenizer && out.id_map().empty()) {
+    out.set_id_map(std::string(kSentencepieceIdMap));
+  }
   return out;
+}
+
+// fairseq's special ids, which PhoBERT's fastBPE and fairseq-trained sentencepiece models share.
+absl::Status CheckFairseqSpecialIds(const ModelConfig& config, absl::string_view which) {
+  const auto& st = config.special_tokens();
+  if (st.bos_id() != text::kFairseqBosId || st.pad_id() != text::kFairseqPadId ||
+      st.eos_id() != text::kFairseqEosId || st.unk_id() != text::kFairseqUnkId) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.json: ", which, " has fairseq's special ids bos_id=0 pad_id=1 eos_id=2 "
+        "unk_id=3, but special_tokens says bos_id=",
+        st.bos_id(), " pad_id=", st.pad_id(), " eos_id=", st.eos_id(), " unk_id=", st.unk_id()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateTokenizer(const ModelConfig& config) {
@@ -79,6 +98,19 @@ absl::Status ValidateTokenizer(const ModelConfig& config) {
       return absl::InvalidArgumentError(
           "model.json: tokenizer.codes/vocab belong to \"type\": \"fastbpe\", not sentencepiece");
     }
+    if (tok.id_map() == kFairseqIdMap) {
+      return CheckFairseqSpecialIds(config,
+                                    "a sentencepiece tokenizer with \"id_map\": \"fairseq\"");
+    }
+    if (!tok.id_map().empty() && tok.id_map() != kSentencepieceIdMap) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model.json: tokenizer.id_map must be \"", kSentencepieceIdMap, "\" or \"", kFairseqIdMap,
+          "\" (XLM-RoBERTa, BARTpho), got \"", tok.id_map(), "\""));
+    }
+    if (!tok.dict().empty()) {
+      return absl::InvalidArgumentError(
+          "model.json: tokenizer.dict (a fairseq dict.txt) belongs to \"id_map\": \"fairseq\"");
+    }
     return absl::OkStatus();
   }
   if (tok.type() == kFastBpeTokenizer) {
@@ -87,19 +119,12 @@ absl::Status ValidateTokenizer(const ModelConfig& config) {
           "model.json: a fastbpe tokenizer needs \"codes\" (e.g. \"bpe.codes\") and \"vocab\" "
           "(e.g. \"vocab.txt\")");
     }
-    if (!tok.model().empty()) {
+    if (!tok.model().empty() || !tok.id_map().empty() || !tok.dict().empty()) {
       return absl::InvalidArgumentError(
-          "model.json: tokenizer.model belongs to sentencepiece; fastbpe uses codes and vocab");
+          "model.json: tokenizer.model/id_map/dict belong to sentencepiece; fastbpe uses codes and "
+          "vocab");
     }
-    const auto& st = config.special_tokens();
-    if (st.bos_id() != text::kFastBpeBosId || st.pad_id() != text::kFastBpePadId ||
-        st.eos_id() != text::kFastBpeEosId || st.unk_id() != text::kFastBpeUnkId) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "model.json: a fastbpe tokenizer has fairseq's special ids bos_id=0 pad_id=1 eos_id=2 "
-          "unk_id=3, but special_tokens says bos_id=",
-          st.bos_id(), " pad_id=", st.pad_id(), " eos_id=", st.eos_id(), " unk_id=", st.unk_id()));
-    }
-    return absl::OkStatus();
+    return CheckFairseqSpecialIds(config, "a fastbpe tokenizer");
   }
   return absl::InvalidArgumentError(absl::StrCat("model.json: tokenizer.type must be \"",
                                                  kSentencepieceTokenizer, "\" or \"",
@@ -154,6 +179,10 @@ absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const ModelConfig
     options.bos_id = config.special_tokens().bos_id();
     options.eos_id = config.special_tokens().eos_id();
     options.max_length = max_length;
+    if (tok.id_map() == kFairseqIdMap) {
+      options.id_map = text::IdMap::kFairseq;
+      if (!tok.dict().empty()) options.dict_path = model_dir + "/" + tok.dict();
+    }
     tokenizer = text::Tokenizer::Load(options);
     if (!tokenizer.ok()) return tokenizer.status();
   }

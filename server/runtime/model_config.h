@@ -26,6 +26,9 @@ using SegmenterConfig = ::eaos::model::v1::SegmenterConfig;
 // TokenizerConfig.type values.
 inline constexpr absl::string_view kSentencepieceTokenizer = "sentencepiece";
 inline constexpr absl::string_view kFastBpeTokenizer = "fastbpe";
+// TokenizerConfig.id_map values (sentencepiece; empty means kSentencepieceIdMap).
+inline constexpr absl::string_view kSentencepieceIdMap = "sentencepiece";
+inline constexpr absl::string_view kFairseqIdMap = "fairseq";
 
 // The three outputs of forward() and the label list each one's last dimension indexes.
 inline constexpr absl::string_view kSpanOutput = "span_logits";
@@ -48,8 +51,9 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 absl::Status ValidateModelConfig(const ModelConfig& config);
 
 // The tokenizer model.json names (config.tokenizer_config), its files read from `model_dir`:
-// sentencepiece through libeaos_spm.so (`spm_shim_path` as in text::TokenizerOptions), or the
-// native fastBPE tokenizer (text/fastbpe.h). The message names the file that is wrong.
+// sentencepiece through libeaos_spm.so (`spm_shim_path` as in text::TokenizerOptions; with
+// id_map "fairseq" in fairseq's ids, text/fairseq_ids.h), or the native fastBPE tokenizer
+// (text/fastbpe.h). The message names the file that is wrong.
 absl::StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(
     const ModelConfig& config, const std::string& model_dir, const std::string& spm_shim_path = "");
 

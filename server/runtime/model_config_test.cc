@@ -3,11 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "absl/strings/str_replace.h"
 
 namespace eaos::runtime {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr char kValid[] = R"json({
@@ -137,6 +141,79 @@ TEST(ModelConfig, NamesWhatIsWrongWithTheTokenizer) {
       Replace(R"("tokenizer": "tokenizer.model",)", R"("tokenizer": 7,)"));
   ASSERT_FALSE(number.ok());
   EXPECT_THAT(number.status().message(), HasSubstr("tokenizer must be a file name"));
+}
+
+constexpr char kXlmr[] =
+    R"("tokenizer": {"model": "tokenizer.model", "id_map": "fairseq"},)";
+constexpr char kBartpho[] =
+    R"("tokenizer": {"model": "tokenizer.model", "id_map": "fairseq", "dict": "dict.txt"},)";
+
+TEST(ModelConfig, ParsesSentencepieceInFairseqIds) {
+  auto plain = ParseModelConfig(kValid);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->tokenizer_config().id_map(), "sentencepiece");
+  auto xlmr = ParseModelConfig(absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)", kXlmr}, {kDemoIds, kFairseqIds}}));
+  ASSERT_TRUE(xlmr.ok()) << xlmr.status();
+  EXPECT_EQ(xlmr->tokenizer_config().type(), "sentencepiece");
+  EXPECT_EQ(xlmr->tokenizer_config().id_map(), "fairseq");
+  EXPECT_EQ(xlmr->tokenizer_config().dict(), "");
+  auto bartpho = ParseModelConfig(absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)", kBartpho}, {kDemoIds, kFairseqIds}}));
+  ASSERT_TRUE(bartpho.ok()) << bartpho.status();
+  EXPECT_EQ(bartpho->tokenizer_config().dict(), "dict.txt");
+}
+
+TEST(ModelConfig, NamesWhatIsWrongWithFairseqIds) {
+  auto demo_ids = ParseModelConfig(Replace(R"("tokenizer": "tokenizer.model",)", kXlmr));
+  ASSERT_FALSE(demo_ids.ok());
+  EXPECT_THAT(demo_ids.status().message(),
+              AllOf(HasSubstr("\"id_map\": \"fairseq\""), HasSubstr("fairseq's special ids")));
+  auto bad_map = ParseModelConfig(Replace(
+      R"("tokenizer": "tokenizer.model",)", R"("tokenizer": {"model": "m", "id_map": "xlmr"},)"));
+  ASSERT_FALSE(bad_map.ok());
+  EXPECT_THAT(bad_map.status().message(), HasSubstr("tokenizer.id_map must be"));
+  auto dict_alone = ParseModelConfig(Replace(
+      R"("tokenizer": "tokenizer.model",)", R"("tokenizer": {"model": "m", "dict": "dict.txt"},)"));
+  ASSERT_FALSE(dict_alone.ok());
+  EXPECT_THAT(dict_alone.status().message(), HasSubstr("belongs to \"id_map\": \"fairseq\""));
+  auto fastbpe_map = ParseModelConfig(absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)",
+                R"("tokenizer": {"type": "fastbpe", "codes": "c", "vocab": "v",)"
+                R"( "id_map": "fairseq"},)"},
+               {kDemoIds, kFairseqIds}}));
+  ASSERT_FALSE(fastbpe_map.ok());
+  EXPECT_THAT(fastbpe_map.status().message(), HasSubstr("belong to sentencepiece"));
+}
+
+TEST(ModelConfig, LoadTokenizerReadsTheFairseqDictBesideTheModel) {
+  const std::string dir = ::testing::TempDir() + "/fairseq_dict_model";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(std::string(EAOS_SOURCE_DIR) + "/models/demo/tokenizer.model",
+                             dir + "/tokenizer.model",
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    std::ofstream dict(dir + "/dict.txt");
+    dict << "\xe2\x96\x81hay 10\nmadeupword0000 0\n";  // "▁hay"
+  }
+  auto config = ParseModelConfig(absl::StrReplaceAll(
+      kValid, {{R"("tokenizer": "tokenizer.model",)", kBartpho}, {kDemoIds, kFairseqIds}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto tok = LoadTokenizer(*config, dir);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_EQ((*tok)->vocab_size(), 7);  // 4 specials, 2 lines, <mask>
+  auto e = (*tok)->Encode("rất hay <mask>");
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_GE(e->size(), 4u);
+  EXPECT_EQ(e->ids[e->size() - 2], 6);  // <mask>
+  for (size_t i = 1; i + 2 < e->size(); ++i) EXPECT_TRUE(e->ids[i] == 3 || e->ids[i] == 4) << i;
+  auto missing = LoadTokenizer(*config, "/nonexistent-model-dir");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("/nonexistent-model-dir/tokenizer.model"));
+  std::filesystem::remove(dir + "/dict.txt");
+  auto no_dict = LoadTokenizer(*config, dir);
+  ASSERT_FALSE(no_dict.ok());
+  EXPECT_THAT(no_dict.status().message(), HasSubstr(dir + "/dict.txt"));
 }
 
 TEST(ModelConfig, ParsesAnOptionalSegmenter) {

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/files.h"
+#include "server/text/python_text.h"
 #include "server/text/utf8.h"
 
 namespace eaos::text {
@@ -19,110 +20,12 @@ constexpr std::array<absl::string_view, 5> kSpecials = {"<s>", "<pad>", "</s>", 
 constexpr absl::string_view kEndOfWord = "</w>";
 constexpr absl::string_view kContinuation = "@@";
 
-// Length of the UTF-8 sequence that starts with byte `b` (1 for a stray continuation byte, so
-// callers on unvalidated text still advance).
-size_t SequenceLength(unsigned char b) {
-  if (b < 0x80) return 1;
-  if ((b & 0xE0) == 0xC0) return 2;
-  if ((b & 0xF0) == 0xE0) return 3;
-  if ((b & 0xF8) == 0xF0) return 4;
-  return 1;
-}
-
-// Decodes the code point at s[pos] (s valid UTF-8); *len receives its byte length.
-char32_t DecodeAt(absl::string_view s, size_t pos, size_t* len) {
-  const auto b0 = static_cast<unsigned char>(s[pos]);
-  size_t n = SequenceLength(b0);
-  if (pos + n > s.size()) n = 1;
-  *len = n;
-  if (n == 1) return b0;
-  char32_t c = b0 & (0x7F >> n);
-  for (size_t i = 1; i < n; ++i) c = (c << 6) | (static_cast<unsigned char>(s[pos + i]) & 0x3F);
-  return c;
-}
-
-// Python's text-mode reading: "\r\n" and a lone "\r" become "\n" (universal newlines).
-std::string UniversalNewlines(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\r') {
-      out.push_back('\n');
-      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// Lines as Python's str.split("\n") gives them.
-std::vector<absl::string_view> SplitLines(absl::string_view s) {
-  std::vector<absl::string_view> lines;
-  size_t start = 0;
-  for (;;) {
-    const size_t nl = s.find('\n', start);
-    if (nl == absl::string_view::npos) {
-      lines.push_back(s.substr(start));
-      return lines;
-    }
-    lines.push_back(s.substr(start, nl - start));
-    start = nl + 1;
-  }
-}
-
-// Python's str.split() without arguments: fields between runs of whitespace.
-std::vector<absl::string_view> SplitFields(absl::string_view line) {
-  std::vector<absl::string_view> fields;
-  size_t pos = 0, field_start = 0;
-  bool in_field = false;
-  while (pos < line.size()) {
-    size_t len = 0;
-    const char32_t c = DecodeAt(line, pos, &len);
-    if (IsPythonSpace(c)) {
-      if (in_field) fields.push_back(line.substr(field_start, pos - field_start));
-      in_field = false;
-    } else if (!in_field) {
-      in_field = true;
-      field_start = pos;
-    }
-    pos += len;
-  }
-  if (in_field) fields.push_back(line.substr(field_start));
-  return fields;
-}
-
-// Python's str.strip() without arguments.
-absl::string_view Strip(absl::string_view line) {
-  size_t begin = 0;
-  while (begin < line.size()) {
-    size_t len = 0;
-    if (!IsPythonSpace(DecodeAt(line, begin, &len))) break;
-    begin += len;
-  }
-  size_t end = begin;  // one past the last non-whitespace code point
-  for (size_t pos = begin; pos < line.size();) {
-    size_t len = 0;
-    const char32_t c = DecodeAt(line, pos, &len);
-    pos += len;
-    if (!IsPythonSpace(c)) end = pos;
-  }
-  return line.substr(begin, end - begin);
-}
-
 uint64_t PairKey(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
          static_cast<uint32_t>(right);
 }
 
 }  // namespace
-
-bool IsPythonSpace(char32_t c) {
-  if (c <= 0x20) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
-  if (c < 0x85) return false;
-  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
 
 absl::StatusOr<std::unique_ptr<FastBpeTokenizer>> FastBpeTokenizer::Load(
     const FastBpeOptions& options) {
@@ -224,7 +127,7 @@ void FastBpeTokenizer::AppendWord(absl::string_view text, uint32_t begin, uint32
   std::vector<Symbol> word;
   for (uint32_t pos = begin; pos < end;) {
     size_t len = 0;
-    DecodeAt(text, pos, &len);
+    DecodeUtf8At(text, pos, &len);
     const auto next = static_cast<uint32_t>(pos + len);
     const absl::string_view ch = text.substr(pos, len);
     const int32_t id = next < end ? SymbolId(ch) : SymbolId(absl::StrCat(ch, kEndOfWord));
@@ -273,13 +176,13 @@ void FastBpeTokenizer::AppendSegment(absl::string_view text, uint32_t begin, uin
   uint32_t pos = begin;
   while (pos < end) {
     size_t len = 0;
-    if (IsPythonSpace(DecodeAt(text, pos, &len))) {
+    if (IsPythonSpace(DecodeUtf8At(text, pos, &len))) {
       pos += static_cast<uint32_t>(len);
       continue;
     }
     const uint32_t word_begin = pos;
     while (pos < end) {
-      if (IsPythonSpace(DecodeAt(text, pos, &len))) break;
+      if (IsPythonSpace(DecodeUtf8At(text, pos, &len))) break;
       pos += static_cast<uint32_t>(len);
     }
     if (pos < end && text[pos] == '\n') ++pos;

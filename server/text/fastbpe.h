@@ -4,7 +4,7 @@
 // The algorithm (docs/model-contract.md, "fastbpe"):
 //   1. The text is split at the literal special tokens <s> <pad> </s> <unk> <mask> (each becomes
 //      its own id); each remaining segment is split into words `\S+\n?`, where whitespace is
-//      Python's str.isspace set (IsPythonSpace below).
+//      Python's str.isspace set (IsPythonSpace, python_text.h).
 //   2. A word is a sequence of code points, the last one carrying `</w>`. Merges of bpe.codes
 //      are applied by rank: repeatedly the adjacent pair with the lowest rank is merged at every
 //      non-overlapping occurrence, left to right, until no pair has a rank.
@@ -28,6 +28,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/text/python_text.h"
 #include "server/text/tokenizer.h"
 
 namespace eaos::text {
@@ -50,11 +51,6 @@ struct Piece {
   uint32_t begin;
   uint32_t end;
 };
-
-// True for the code points Python's str.isspace() accepts (what `\s` matches in PhobertTokenizer's
-// regex): U+0009..U+000D, U+001C..U+001F, U+0020, U+0085, U+00A0, U+1680, U+2000..U+200A,
-// U+2028, U+2029, U+202F, U+205F, U+3000. Not U+200B (zero width space) nor U+FEFF.
-bool IsPythonSpace(char32_t c);
 
 class FastBpeTokenizer final : public Tokenizer {
  public:

@@ -3,20 +3,16 @@
 //
 //   eaos-fastbpe --codes bpe.codes --vocab vocab.txt [--max_length N] < texts.jsonl > out.jsonl
 //
-// Each input line is a JSON object with a "text" string; each output line is
-// {"ids": [...], "begins": [...], "ends": [...], "truncated": false}: the encoding with <s> and
-// </s>, byte ranges into the text's UTF-8. --max_length defaults to no limit. Exit status 1 on a
-// load error or a bad line (the message names the line), 2 on bad usage.
+// Input and output lines: text_tool.h (the encoding with <s> and </s>, byte ranges into the
+// text's UTF-8). --max_length defaults to no limit. Exit status 1 on a load error or a bad line
+// (the message names the line), 2 on bad usage.
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "server/text/fastbpe.h"
+#include "server/text/text_tool.h"
 
 namespace {
 
@@ -53,26 +49,5 @@ int main(int argc, char** argv) {
     std::cerr << "eaos-fastbpe: " << tokenizer.status() << "\n";
     return 1;
   }
-  std::string line;
-  for (size_t line_no = 1; std::getline(std::cin, line); ++line_no) {
-    google::protobuf::Struct record;
-    const auto parsed = google::protobuf::util::JsonStringToMessage(line, &record);
-    const auto it = record.fields().find("text");
-    if (!parsed.ok() || it == record.fields().end() ||
-        it->second.kind_case() != google::protobuf::Value::kStringValue) {
-      std::cerr << "eaos-fastbpe: input line " << line_no
-                << ": expected a JSON object with a \"text\" string\n";
-      return 1;
-    }
-    auto encoding = (*tokenizer)->Encode(it->second.string_value());
-    if (!encoding.ok()) {
-      std::cerr << "eaos-fastbpe: input line " << line_no << ": " << encoding.status() << "\n";
-      return 1;
-    }
-    std::cout << "{\"ids\": [" << absl::StrJoin(encoding->ids, ", ") << "], \"begins\": ["
-              << absl::StrJoin(encoding->begins, ", ") << "], \"ends\": ["
-              << absl::StrJoin(encoding->ends, ", ")
-              << "], \"truncated\": " << (encoding->truncated ? "true" : "false") << "}\n";
-  }
-  return std::cout.good() ? 0 : 1;
+  return eaos::text::EncodeJsonLines("eaos-fastbpe", **tokenizer, std::cin, std::cout);
 }

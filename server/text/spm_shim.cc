@@ -35,6 +35,23 @@ void eaos_spm_free(eaos_spm* spm) { delete spm; }
 
 int eaos_spm_vocab_size(const eaos_spm* spm) { return spm->processor.GetPieceSize(); }
 
+int eaos_spm_unk_id(const eaos_spm* spm) { return spm->processor.unk_id(); }
+
+int eaos_spm_piece(const eaos_spm* spm, int id, char* buf, size_t cap, int* kind) {
+  const auto& p = spm->processor;
+  if (id < 0 || id >= p.GetPieceSize()) return -1;
+  if (kind != nullptr) {
+    *kind = p.IsUnknown(id)   ? EAOS_SPM_PIECE_UNKNOWN
+            : p.IsControl(id) ? EAOS_SPM_PIECE_CONTROL
+            : p.IsUnused(id)  ? EAOS_SPM_PIECE_UNUSED
+            : p.IsByte(id)    ? EAOS_SPM_PIECE_BYTE
+                              : EAOS_SPM_PIECE_NORMAL;
+  }
+  const std::string& text = p.IdToPiece(id);
+  if (buf != nullptr) text.copy(buf, text.size() < cap ? text.size() : cap);  // no NUL (spm_shim.h)
+  return static_cast<int>(text.size());
+}
+
 int eaos_spm_encode(const eaos_spm* spm, const char* text, size_t len, int32_t* ids,
                     uint32_t* begins, uint32_t* ends, size_t cap, char* err, size_t err_len) {
   // The byte offsets live in SentencePieceText; its generated header is not shipped by Debian, so

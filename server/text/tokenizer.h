@@ -36,6 +36,16 @@ struct Encoding {
 // is not one and is refused before it is read.
 inline constexpr uint64_t kMaxTokenizerFileBytes = uint64_t{256} << 20;
 
+// The ids a sentencepiece model's pieces have in the model (docs/model-contract.md,
+// "fairseq ids").
+enum class IdMap {
+  kSentencepiece,  // sentencepiece's own ids (models trained here, e.g. models/demo)
+  // fairseq's, as transformers' XLMRobertaTokenizer (no dict_path) or BartphoTokenizer (dict_path)
+  // map them; the literal specials <s> <pad> </s> <unk> <mask> in a text are those ids
+  // (server/text/fairseq_ids.h). bos_id and eos_id must be 0 and 2.
+  kFairseq,
+};
+
 struct TokenizerOptions {
   std::string model_path;  // the sentencepiece .model file
   // libeaos_spm.so to load; empty: $EAOS_SPM_SHIM, else beside the executable, else the
@@ -44,13 +54,18 @@ struct TokenizerOptions {
   int64_t bos_id = 2;
   int64_t eos_id = 3;
   int max_length = 128;  // counts BOS and EOS
+  IdMap id_map = IdMap::kSentencepiece;
+  // kFairseq: fairseq's dict.txt (BartphoTokenizer's monolingual_vocab_file); empty: the
+  // sentencepiece vocabulary itself, offset by one (XLMRobertaTokenizer).
+  std::string dict_path;
 };
 
 // Text -> model input. Load() gives the sentencepiece tokenizer of a model directory; tests and
 // sanitizer builds (which cannot dlopen the shim, see spm_shim.h) use fakes behind this interface.
 class Tokenizer {
  public:
-  // The sentencepiece tokenizer at options.model_path, through libeaos_spm.so.
+  // The sentencepiece tokenizer at options.model_path, through libeaos_spm.so, with the ids of
+  // options.id_map.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const TokenizerOptions& options);
   virtual ~Tokenizer() = default;
 

@@ -9,6 +9,8 @@ namespace eaos::text {
 namespace {
 
 const std::string kModel = std::string(EAOS_SOURCE_DIR) + "/models/demo/tokenizer.model";
+// XLM-RoBERTa's layout (<unk> <s> </s> at ids 0-2), for fairseq ids.
+const std::string kXlmrModel = std::string(EAOS_SOURCE_DIR) + "/models/fixtures/xlmr_layout.model";
 
 std::unique_ptr<Tokenizer> Load(int max_length = 128) {
   TokenizerOptions options;
@@ -108,6 +110,64 @@ TEST(Tokenizer, RejectsAMaxLengthWithNoRoomForText) {
   options.model_path = kModel;
   options.max_length = 2;
   EXPECT_EQ(Tokenizer::Load(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Tokenizer, FairseqIdsOffsetThePiecesAndSplitOutLiteralSpecials) {
+  TokenizerOptions plain_options;
+  plain_options.model_path = kXlmrModel;
+  auto plain_or = Tokenizer::Load(plain_options);
+  ASSERT_TRUE(plain_or.ok()) << plain_or.status();
+  const auto& plain = *plain_or;
+  TokenizerOptions options;
+  options.model_path = kXlmrModel;
+  options.id_map = IdMap::kFairseq;
+  options.bos_id = 0;
+  options.eos_id = 2;
+  auto fairseq = Tokenizer::Load(options);
+  ASSERT_TRUE(fairseq.ok()) << fairseq.status();
+  const int pieces = plain->vocab_size();
+  EXPECT_EQ((*fairseq)->vocab_size(), pieces + 2);  // + <pad> of fairseq's 4 specials, + <mask>
+  // XLMRobertaTokenizer's layout: a piece's id + 1, the unknown piece (id 0) <unk>.
+  const std::string text = "Chương trình rất hay 中文 😍";
+  auto a = plain->Encode(text);
+  auto b = (*fairseq)->Encode(text);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), b->size());
+  EXPECT_EQ(b->ids.front(), 0);
+  EXPECT_EQ(b->ids.back(), 2);
+  for (size_t i = 1; i + 1 < a->size(); ++i) {
+    EXPECT_EQ(b->ids[i], a->ids[i] == 0 ? 3 : a->ids[i] + 1) << i;
+    EXPECT_EQ(b->begins[i], a->begins[i]);
+    EXPECT_EQ(b->ends[i], a->ends[i]);
+  }
+  // Literal specials are their ids with their ranges; <mask> takes the whitespace before it.
+  const std::string with_specials = "hay \u3000<mask> <s>";
+  auto c = (*fairseq)->Encode(with_specials);
+  ASSERT_TRUE(c.ok());
+  ASSERT_GE(c->size(), 4u);
+  const size_t n = c->size();
+  EXPECT_EQ(c->ids[n - 2], 0);  // <s>
+  EXPECT_EQ(c->begins[n - 2], with_specials.size() - 3);
+  EXPECT_EQ(c->ids[n - 3], pieces + 1);  // <mask>
+  EXPECT_EQ(c->begins[n - 3], with_specials.find("<mask>"));
+  EXPECT_EQ(c->ends[n - 3], with_specials.find("<mask>") + 6);
+  EXPECT_EQ(c->ends[n - 4], 3u);  // "hay" ends before the stripped spaces
+}
+
+TEST(Tokenizer, FairseqIdsNeedFairseqBosAndEosAndAReadableDict) {
+  TokenizerOptions options;
+  options.model_path = kModel;
+  options.id_map = IdMap::kFairseq;  // bos_id 2, eos_id 3: sentencepiece's defaults
+  EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
+              ::testing::HasSubstr("<s>=0 and </s>=2"));
+  options.bos_id = 0;
+  options.eos_id = 2;
+  // The demo model has </s> at id 3: XLMRobertaTokenizer would make every EOS id 4.
+  EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
+              ::testing::HasSubstr("\"</s>\" at id 3"));
+  options.dict_path = "/nonexistent/dict.txt";
+  EXPECT_THAT(std::string(Tokenizer::Load(options).status().message()),
+              ::testing::HasSubstr("/nonexistent/dict.txt"));
 }
 
 }  // namespace

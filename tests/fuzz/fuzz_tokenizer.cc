@@ -12,7 +12,11 @@
 //   - every byte range lies within the text, on character boundaries, begin <= end, both
 //     non-decreasing from position to position; BOS is [0, 0), EOS the empty range at the end of
 //     the last piece (what the decoder relies on, see fuzz_decoder.cc);
-//   - encoding the same text again gives the same result.
+//   - encoding the same text again gives the same result;
+//   - in fairseq ids (models/fixtures/xlmr_layout.model, XLM-RoBERTa's layout): the same ranges
+//     rules, every id < vocab_size, an id of <s> <pad> </s> <unk> <mask> only where the text is
+//     that literal (or for an unknown piece), and for a text without '<' exactly the plain
+//     encoding's pieces with each id mapped (id + 1, the unknown piece 0 -> 3).
 //
 //   tests/fuzz/run.sh 30
 //   EAOS_SPM_SHIM=build/fuzz/bin/libeaos_fuzz_spm.so build/fuzz/bin/fuzz_tokenizer -runs=10000 DIR
@@ -45,6 +49,8 @@ constexpr size_t kMaxTextBytes = 16 * 1024;
 
 eaos::runtime::ModelConfig* config = nullptr;
 eaos::text::Tokenizer* tokenizer = nullptr;
+eaos::text::Tokenizer* xlmr_plain = nullptr;    // the fixture in sentencepiece's ids
+eaos::text::Tokenizer* xlmr_fairseq = nullptr;  // the same model in fairseq ids
 
 bool OnBoundary(absl::string_view text, uint32_t b) {
   return b == text.size() || (static_cast<unsigned char>(text[b]) & 0xC0) != 0x80;
@@ -72,8 +78,58 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   absl::StatusOr<std::unique_ptr<eaos::text::Tokenizer>> t = eaos::text::Tokenizer::Load(options);
   if (!t.ok()) Fail(absl::StrCat("Tokenizer::Load: ", t.status().ToString()));
   tokenizer = t->release();
+  options.model_path = std::string(EAOS_SOURCE_DIR) + "/models/fixtures/xlmr_layout.model";
+  options.max_length = 64;
+  auto plain = eaos::text::Tokenizer::Load(options);
+  if (!plain.ok()) Fail(absl::StrCat("Tokenizer::Load (xlmr_layout): ", plain.status().ToString()));
+  xlmr_plain = plain->release();
+  options.id_map = eaos::text::IdMap::kFairseq;
+  options.bos_id = 0;
+  options.eos_id = 2;
+  auto fairseq = eaos::text::Tokenizer::Load(options);
+  if (!fairseq.ok()) Fail(absl::StrCat("Tokenizer::Load (fairseq): ", fairseq.status().ToString()));
+  xlmr_fairseq = fairseq->release();
   return 0;
 }
+
+namespace {
+
+// The fairseq-id invariants on one valid text (see the file comment).
+void CheckFairseq(absl::string_view text) {
+  absl::StatusOr<eaos::text::Encoding> got = xlmr_fairseq->Encode(text);
+  Check(got.ok(), absl::StrCat("fairseq Encode failed: ", got.status().ToString()));
+  const eaos::text::Encoding& e = *got;
+  const size_t n = e.size();
+  Check(n >= 2 && n <= 64 && e.ids.front() == 0 && e.ids.back() == 2, "fairseq: no <s>/</s>");
+  Check(!e.truncated || n == 64, "fairseq: truncated below max_length");
+  const int64_t vocab = xlmr_fairseq->vocab_size();
+  const int64_t mask = vocab - 1;
+  for (size_t i = 1; i + 1 < n; ++i) {
+    const uint32_t b = e.begins[i];
+    const uint32_t en = e.ends[i];
+    Check(b <= en && en <= text.size() && OnBoundary(text, b) && OnBoundary(text, en),
+          absl::StrCat("fairseq: position ", i, ": bad range [", b, ", ", en, ")"));
+    Check(b >= e.ends[i - 1] || i == 1, absl::StrCat("fairseq: position ", i, " overlaps"));
+    const int64_t id = e.ids[i];
+    Check(id >= 0 && id < vocab, absl::StrCat("fairseq: id ", id, " outside ", vocab));
+    const absl::string_view covered = text.substr(b, en - b);
+    if (id <= 2 || id == mask) {
+      const absl::string_view literal = id == 0 ? "<s>" : id == 1 ? "<pad>" : id == 2 ? "</s>"
+                                                                                   : "<mask>";
+      Check(covered == literal, absl::StrCat("fairseq: id ", id, " at \"", covered, "\""));
+    }
+  }
+  if (text.find('<') != absl::string_view::npos) return;
+  absl::StatusOr<eaos::text::Encoding> plain = xlmr_plain->Encode(text);
+  Check(plain.ok() && plain->size() == n, "fairseq and plain encodings differ in length");
+  for (size_t i = 1; i + 1 < n; ++i) {
+    const int64_t want = plain->ids[i] == 0 ? 3 : plain->ids[i] + 1;
+    Check(e.ids[i] == want && e.begins[i] == plain->begins[i] && e.ends[i] == plain->ends[i],
+          absl::StrCat("fairseq: position ", i, " is not the plain piece mapped"));
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view text(reinterpret_cast<const char*>(data), size);
@@ -115,5 +171,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   absl::StatusOr<eaos::text::Encoding> again = tokenizer->Encode(text);
   Check(again.ok() && Same(e, *again), "encoding the same text twice differs");
+  CheckFairseq(text);
   return 0;
 }
