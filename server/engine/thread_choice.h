@@ -36,10 +36,10 @@ namespace eaos::engine {
 // What the serving work costs an all-CPU forward per item, as a multiple of tokenize + decode.
 // Not only its own CPU (measured per thread: ~70-90 us per demo item against ~26 us of tokenize +
 // decode): each time a serving thread preempts one of the pool's threads, the whole team waits at
-// the next barrier. Side by side on 2 cores (docs/benchmarks.md, "Intra-op threads on CPU") the
-// demo model at 2 threads served an item per 992 us against a 590 us forward: ~400 us of serving
-// cost, 15x tokenize + decode. 20 leaves a margin; a base-size forward (~135,000 us per item at 2
-// threads) is beyond any such factor.
+// the next barrier, and a short forward is interrupted often. Side by side on 2 cores
+// (docs/benchmarks.md, "Intra-op threads on CPU") the demo model at 2 threads made the p99 at 70%
+// load 5.8x worse for 28% more throughput, while a base-size model served 1.7-2.5x as much. With
+// 20 the demo's predicted gain is 0.75 and the base-size model's 1.98; ~10 to ~1000 would do.
 inline constexpr double kServingOverheadFactor = 20.0;
 // All cores only for a clear gain: a tie keeps the serving core (and the p99 it protects).
 inline constexpr double kMinGain = 1.10;
