@@ -16,6 +16,8 @@ constexpr const char* kSampleTexts[] = {
     "Âm thanh bị rè ở đoạn giữa, hình ảnh thì đẹp nhưng quảng cáo chen vào nhiều quá.",
     "Tap nay hoi dai, kich ban lap lai nhieu nhung giam khao nhan xet rat cong tam.",
     "Xem mãi không chán, mong ekip giữ phong độ như vậy nha!",
+    // A long rant, one literal over two lines.
+    // NOLINTNEXTLINE(bugprone-suspicious-missing-comma)
     "Thí sinh số ba hát hụt hơi, ban nhạc chơi ổn, sân khấu lung linh, khán giả cổ vũ nhiệt tình "
     "nhưng phần bình chọn thì khó hiểu, chẳng logic gì cả.",
     "Giải thưởng năm nay trao chưa xứng đáng lắm.",
@@ -81,6 +83,7 @@ absl::StatusOr<v1::ThreadChoice> ChooseIntraOpThreads(const ThreadChoiceInputs& 
     encodings.push_back(*std::move(e));
   }
   std::vector<const std::vector<int64_t>*> rows;
+  rows.reserve(encodings.size());
   for (const auto& e : encodings) rows.push_back(&e.ids);
   const runtime::Batch batch = runtime::Batch::Pad(rows, in.config->special_tokens().pad_id());
 
