@@ -55,10 +55,10 @@ absl::StatusOr<std::unique_ptr<FastBpeTokenizer>> FastBpeTokenizer::FromText(
 
   // vocab.txt: fairseq's dictionary. PhobertTokenizer reads it with readlines(), strips each line
   // and splits at its last ASCII space; the token before it gets the next id.
-  tok->vocab_ = {{"<s>", kFastBpeBosId},
-                 {"<pad>", kFastBpePadId},
-                 {"</s>", kFastBpeEosId},
-                 {"<unk>", kFastBpeUnkId}};
+  tok->vocab_ = {{"<s>", kFairseqBosId},
+                 {"<pad>", kFairseqPadId},
+                 {"</s>", kFairseqEosId},
+                 {"<unk>", kFairseqUnkId}};
   const std::string vocab_text = UniversalNewlines(vocab_raw);
   std::vector<absl::string_view> vocab_lines = SplitLines(vocab_text);
   if (!vocab_lines.empty() && vocab_lines.back().empty()) vocab_lines.pop_back();
@@ -110,7 +110,7 @@ absl::StatusOr<std::unique_ptr<FastBpeTokenizer>> FastBpeTokenizer::FromText(
 
 int64_t FastBpeTokenizer::IdOf(absl::string_view piece) const {
   auto it = vocab_.find(piece);
-  return it == vocab_.end() ? kFastBpeUnkId : it->second;
+  return it == vocab_.end() ? kFairseqUnkId : it->second;
 }
 
 int32_t FastBpeTokenizer::SymbolId(absl::string_view symbol) const {
@@ -233,7 +233,7 @@ absl::StatusOr<Encoding> FastBpeTokenizer::Encode(absl::string_view text) const 
   out.ids.reserve(keep + 2);
   out.begins.reserve(keep + 2);
   out.ends.reserve(keep + 2);
-  out.ids.push_back(kFastBpeBosId);
+  out.ids.push_back(kFairseqBosId);
   out.begins.push_back(0);
   out.ends.push_back(0);
   for (size_t i = 0; i < keep; ++i) {
@@ -242,7 +242,7 @@ absl::StatusOr<Encoding> FastBpeTokenizer::Encode(absl::string_view text) const 
     out.ends.push_back((*pieces)[i].end);
   }
   const uint32_t tail = keep > 0 ? (*pieces)[keep - 1].end : 0;
-  out.ids.push_back(kFastBpeEosId);
+  out.ids.push_back(kFairseqEosId);
   out.begins.push_back(tail);
   out.ends.push_back(tail);
   return out;

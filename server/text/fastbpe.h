@@ -28,16 +28,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/text/fairseq_ids.h"
 #include "server/text/python_text.h"
 #include "server/text/tokenizer.h"
 
 namespace eaos::text {
 
-// fairseq's dictionary layout, which PhoBERT keeps.
-inline constexpr int64_t kFastBpeBosId = 0;  // <s>
-inline constexpr int64_t kFastBpePadId = 1;  // <pad>
-inline constexpr int64_t kFastBpeEosId = 2;  // </s>
-inline constexpr int64_t kFastBpeUnkId = 3;  // <unk>
+// PhoBERT keeps fairseq's dictionary layout: kFairseqBosId ... kFairseqUnkId (fairseq_ids.h).
 
 struct FastBpeOptions {
   std::string codes_path;  // bpe.codes: lines "<left> <right> <count>", rank = line number
