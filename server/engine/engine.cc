@@ -89,8 +89,9 @@ absl::StatusOr<v1::ThreadChoice> ChooseThreadsIfAsked(const EngineOptions& asked
                                                       const text::Tokenizer& tokenizer,
                                                       runtime::Model& replica,
                                                       EngineOptions* resolved) {
+  const int cpus = runtime::UsableCpus();
   v1::ThreadChoice choice;
-  choice.set_usable_cpus(static_cast<uint32_t>(runtime::UsableCpus()));
+  choice.set_usable_cpus(static_cast<uint32_t>(cpus));
   if (asked.intra_op_threads > 0 || runtime::IsCudaDevice(replica.device())) {
     choice.set_source(asked.intra_op_threads > 0 ? "--threads" : "device");
     choice.set_threads(static_cast<uint32_t>(resolved->intra_op_threads));
@@ -105,7 +106,7 @@ absl::StatusOr<v1::ThreadChoice> ChooseThreadsIfAsked(const EngineOptions& asked
                             .config = &config,
                             .tokenizer = &tokenizer,
                             .decoder = &*decoder,
-                            .usable_cpus = runtime::UsableCpus(),
+                            .usable_cpus = cpus,
                             .set_threads = runtime::SetIntraOpThreads});
   if (!measured.ok()) return measured.status();
   resolved->intra_op_threads = static_cast<int>(measured->threads());
@@ -137,8 +138,9 @@ absl::StatusOr<v1::SelfTest> SelfTestIfAsked(const EngineOptions& options,
   if (!decoder.ok()) return decoder.status();
   // golden.json holds what the fp32 export produced; fp16/bf16 reproduce it less exactly (int8
   // replays its own file at the file's tolerances).
-  absl::StatusOr<v1::SelfTest> replayed = RunSelfTest(
-      WithPrecisionTolerances(**golden, options.precision), {&config, &tokenizer, &replica, &*decoder});
+  absl::StatusOr<v1::SelfTest> replayed =
+      RunSelfTest(WithPrecisionTolerances(**golden, options.precision),
+                  {&config, &tokenizer, &replica, &*decoder});
   if (replayed.ok()) replayed->set_detail(absl::StrCat(file, ": ", replayed->detail()));
   return replayed;
 }

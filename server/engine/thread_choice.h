@@ -4,7 +4,8 @@
 // serving threads (gRPC, tokenizing, decoding) need cores of their own. Leaving one core to them
 // (usable CPUs - 1 threads) is right when the forward is short (the demo model: ~1 ms per item,
 // batches of a few ms that the serving threads keep interrupting); it halves a 2-core machine for
-// a base-size model whose forward is ~100-200 ms per item. So after warm-up the engine times a small batch of real texts:
+// a base-size model whose forward is ~100-200 ms per item. So after warm-up the engine times a
+// small batch of real texts:
 //   forward per item at cpus-1 and at cpus threads (best of a few runs), and
 //   serving work per item: tokenize + decode, measured, times kServingOverheadFactor for the
 //   gRPC work around them and the stalls it causes an all-CPU pool (below).

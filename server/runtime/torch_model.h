@@ -28,7 +28,8 @@ struct TorchModelOptions {
   std::string model_dir;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int intra_op_threads = 0;    // 0: DefaultIntraOpThreads() (host_limits.h)
-  // "fp32"; on CUDA also "fp16" or "bf16"; on CPU "int8": kInt8ModelFile, run on kInt8Engine.
+  // "fp32"; on CUDA also "fp16" or "bf16"; on CPU "int8": kInt8ModelFile on LibTorch's quantized
+  // engine (oneDNN, else FBGEMM, else QNNPACK).
   std::string precision = "fp32";
   // On CUDA: the caching allocator refuses to hold more than this share of the GPU (an attempt is
   // an out-of-memory error, which the engine recovers from by splitting the batch). 1: no cap.
