@@ -3,7 +3,7 @@
     /usr/bin/python3 -m eaos_tools.quantize DIR [--texts JSONL] [--limit N]
 
 Rebuilds the eager EAOSModel from model.json's "architecture" and model.pt's weights, quantizes
-every nn.Linear to int8 (dynamic: weights int8, activations quantized per batch; export.export_int8)
+every nn.Linear to int8 (dynamic: weights int8, activations quantized per batch; model.export_int8)
 and reports how the int8 model's tuples agree with model.pt's on the golden texts and, with
 --texts, on those comments. `eaos-server --precision=int8` serves it (docs/models.md, "int8").
 """
@@ -27,8 +27,9 @@ def eager_from_dir(model_dir: str) -> EAOSModel:
         meta = json.load(f)
     arch = meta.get("architecture")
     if not arch:
-        raise ValueError("%s/model.json has no \"architecture\": only reference-architecture models "
-                         "can be rebuilt here (export your own module with --int8)" % model_dir)
+        raise ValueError("%s/model.json has no \"architecture\": only models of the reference "
+                         "architecture (eaos_tools.model) can be rebuilt and quantized here"
+                         % model_dir)
     fields = {k: arch[k] for k in EAOSConfig.__dataclass_fields__ if k in arch}
     model = EAOSModel(EAOSConfig(**fields)).eval()
     scripted = torch.jit.load(os.path.join(model_dir, "model.pt"), map_location="cpu")
@@ -41,13 +42,10 @@ def _key(t: Dict) -> tuple:
             tuple(t["opinion_span"]), t["sentiment"])
 
 
-def agreement(model_dir: str, texts: List[str], batch_size: int = 16) -> Dict:
-    """Tuple agreement of model.int8.pt with model.pt over `texts` (reference decoder, threshold
-    0.5): texts whose tuple sets are identical, tuples in both or one only, and the largest
-    confidence gap between tuples both keep."""
-    from .reference import ReferenceModel
-    fp32 = ReferenceModel(model_dir)
-    int8 = int8_reference(model_dir)
+def agreement(fp32, int8, texts: List[str], batch_size: int = 16) -> Dict:
+    """Tuple agreement of the int8 reference with the fp32 one over `texts` (threshold 0.5): texts
+    whose tuple sets are identical, tuples in both or one only, and the largest confidence gap
+    between tuples both keep."""
     report = {"texts": len(texts), "identical_texts": 0, "tuples_both": 0, "tuples_fp32_only": 0,
               "tuples_int8_only": 0, "max_confidence_diff": 0.0, "examples": []}
     a_all = fp32.predict(texts, batch_size=batch_size)
@@ -67,20 +65,20 @@ def agreement(model_dir: str, texts: List[str], batch_size: int = 16) -> Dict:
     return report
 
 
-def int8_reference(model_dir: str):
+def int8_reference(model_dir: str, fp32):
+    """The reference on model.int8.pt, sharing `fp32`'s model.json and tokenizer."""
     from .reference import ReferenceModel
     torch.backends.quantized.engine = int8_engine()
-    return ReferenceModel(model_dir, module=torch.jit.load(os.path.join(model_dir, INT8_FILE),
-                                                           map_location="cpu"))
+    return ReferenceModel(model_dir, meta=fp32.meta, tokenizer=fp32.tokenizer,
+                          module=torch.jit.load(os.path.join(model_dir, INT8_FILE),
+                                                map_location="cpu"))
 
 
-def write_int8_golden(model_dir: str) -> Dict:
+def write_int8_golden(model_dir: str, int8, fp32_golden: Dict) -> Dict:
     """golden.int8.json: the int8 model's own answers on golden.json's texts (the server replays it
     at --precision=int8; the fp32 golden would not hold: int8 may move a span edge)."""
     from . import golden as golden_mod
-    with open(os.path.join(model_dir, golden_mod.FILE_NAME), encoding="utf-8") as f:
-        fp32 = json.load(f)
-    golden, _ = golden_mod.build(int8_reference(model_dir), fp32["samples"], fp32["threshold"])
+    golden, _ = golden_mod.build(int8, fp32_golden["samples"], fp32_golden["threshold"])
     with open(os.path.join(model_dir, INT8_GOLDEN), "w", encoding="utf-8") as f:
         json.dump(golden, f, ensure_ascii=False, indent=1)
         f.write("\n")
@@ -101,18 +99,22 @@ def main(argv=None) -> int:
     except (ValueError, OSError, RuntimeError) as e:
         print("quantize: error: %s" % e, file=sys.stderr)
         return 1
-    golden_int8 = write_int8_golden(args.model_dir)
+    from . import golden as golden_mod
+    from .reference import ReferenceModel
+    with open(os.path.join(args.model_dir, golden_mod.FILE_NAME), encoding="utf-8") as f:
+        fp32_golden = json.load(f)
+    fp32 = ReferenceModel(args.model_dir)
+    int8 = int8_reference(args.model_dir, fp32)
+    golden_int8 = write_int8_golden(args.model_dir, int8, fp32_golden)
     size = os.path.getsize(os.path.join(args.model_dir, INT8_FILE)) / 1e6
     print("quantize: %s/%s written (%.1f MB, engine %s) and %s (%d samples) in %.1fs"
           % (args.model_dir, INT8_FILE, size, torch.backends.quantized.engine, INT8_GOLDEN,
              len(golden_int8["samples"]), time.time() - t0))
-    with open(os.path.join(args.model_dir, "golden.json"), encoding="utf-8") as f:
-        golden = [s["text"] for s in json.load(f)["samples"]]
-    reports = {"golden": agreement(args.model_dir, golden)}
+    reports = {"golden": agreement(fp32, int8, [s["text"] for s in fp32_golden["samples"]])}
     if args.texts:
         with open(args.texts, encoding="utf-8") as f:
             texts = [json.loads(line)["text"] for line in f if line.strip()][:args.limit]
-        reports["texts"] = agreement(args.model_dir, texts)
+        reports["texts"] = agreement(fp32, int8, texts)
     print(json.dumps(reports, ensure_ascii=False, indent=1))
     return 0
 
