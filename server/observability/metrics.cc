@@ -69,6 +69,18 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                       .Help("Items waiting in the scheduler queue (the autoscaling signal)")
                       .Register(*registry_)
                       .Add({});
+  unsent_bytes_ = &BuildGauge()
+                       .Name("eaos_stream_unsent_bytes")
+                       .Help("Bytes of answers held for PredictStream clients: queued (estimated), "
+                             "waiting to be written, being written (bounded by --max_unsent_bytes)")
+                       .Register(*registry_)
+                       .Add({});
+  streams_paused_ = &BuildGauge()
+                         .Name("eaos_streams_paused")
+                         .Help("PredictStream calls not reading new messages because "
+                               "--max_unsent_bytes is spent and they hold more than their share")
+                         .Register(*registry_)
+                         .Add({});
   batches_ = &BuildCounter()
                   .Name("eaos_batches_total")
                   .Help("Batches run through the model")
@@ -189,6 +201,11 @@ void Metrics::RecordBatch(const scheduler::BatchStats& stats) {
   for (const absl::Duration wait : stats.queue_waits) {
     queue_wait_->Observe(absl::ToDoubleSeconds(wait));
   }
+}
+
+void Metrics::AddUnsent(int64_t bytes, int paused_streams) {
+  if (bytes != 0) unsent_bytes_->Increment(static_cast<double>(bytes));
+  if (paused_streams != 0) streams_paused_->Increment(paused_streams);
 }
 
 void Metrics::RecordDropped(int64_t expired, int64_t cancelled) {

@@ -56,6 +56,10 @@ class Metrics final : public runtime::RuntimeObserver {
   // timer. Never called on CPU, so eaos_device_memory_bytes has no samples there (absent, not 0).
   void SetDeviceMemory(int64_t allocated_bytes, int64_t reserved_bytes, int64_t limit_bytes);
 
+  // Answers held for PredictStream clients (service::UnsentBudget): a change of the bytes held and
+  // of the streams that stopped reading because the budget is spent.
+  void AddUnsent(int64_t bytes, int paused_streams);
+
   // runtime::RuntimeObserver
   void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override;
   void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) override;
@@ -78,6 +82,8 @@ class Metrics final : public runtime::RuntimeObserver {
   prometheus::Histogram* item_latency_;
   prometheus::Histogram* queue_wait_;
   prometheus::Gauge* queue_items_;
+  prometheus::Gauge* unsent_bytes_;
+  prometheus::Gauge* streams_paused_;
   prometheus::Counter* batches_;
   prometheus::Counter* batch_failures_;
   prometheus::Histogram* batch_items_;

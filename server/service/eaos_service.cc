@@ -38,7 +38,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 EaosServiceImpl::EaosServiceImpl(observability::Metrics* metrics, const ServiceOptions& options)
-    : metrics_(metrics), options_(options) {}
+    : unsent_(options.max_unsent_bytes), metrics_(metrics), options_(options) {}
 
 // ---------------------------------------------------------------------------------------------
 // Predict (unary)
@@ -273,6 +273,7 @@ class EaosServiceImpl::StreamReactor final
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      writing_bytes_ = 0;
       if (!ok) {
         broken_ = true;  // the client is gone
         gone_->store(true, std::memory_order_relaxed);
@@ -300,12 +301,21 @@ class EaosServiceImpl::StreamReactor final
       absl::MutexLock lock(&mu_);
       code = CodeSeenByClient(final_code_, gone_->load(std::memory_order_relaxed), start_,
                               traits_.deadline);
+      // Whatever is still queued for it is dropped or answered into the void: it no longer
+      // holds anything for a client.
+      released_ = true;
+      RecountLocked();
+      SetPausedLocked(false);
       self = std::move(self_);  // released after the lock, possibly the last reference
     }
     service_->metrics_->RecordRequest(Method::kPredictStream, code, absl::Now() - start_);
   }
 
  private:
+  struct Unsent {
+    v1::ItemResult result;
+    int64_t bytes;  // result.SpaceUsedLong()
+  };
   struct Actions {
     bool read = false;
     bool write = false;
@@ -381,7 +391,11 @@ class EaosServiceImpl::StreamReactor final
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
-      for (auto& e : errors) outbox_.push_back(std::move(e));
+      for (auto& e : errors) {
+        const auto bytes = static_cast<int64_t>(e.SpaceUsedLong());
+        outbox_bytes_ += bytes;
+        outbox_.push_back({std::move(e), bytes});
+      }
       actions = PlanLocked();
     }
     Act(std::move(actions));
@@ -389,15 +403,40 @@ class EaosServiceImpl::StreamReactor final
 
   // A result, on an engine runner's thread.
   void Deliver(v1::ItemResult result) {
+    const int64_t bytes = static_cast<int64_t>(result.SpaceUsedLong());
+    service_->unsent_.RecordResultBytes(bytes);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
-      if (finished_) return;
-      outbox_.push_back(std::move(result));
+      if (finished_) {
+        RecountLocked();
+        return;
+      }
+      outbox_.push_back({std::move(result), bytes});
+      outbox_bytes_ += bytes;
       actions = PlanLocked();
     }
     Act(std::move(actions));
+  }
+
+  // Tells the server-wide budget what this stream holds now: its outbox, the message being
+  // written, and its queued items at the budget's estimate.
+  void RecountLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int64_t held =
+        released_ ? 0
+                  : outbox_bytes_ + writing_bytes_ +
+                        in_flight_ * service_->unsent_.QueuedItemEstimate();
+    if (held == held_) return;
+    service_->unsent_.Change(held_, held);
+    service_->metrics_->AddUnsent(held - held_, 0);
+    held_ = held;
+  }
+
+  void SetPausedLocked(bool paused) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (paused == paused_) return;
+    paused_ = paused;
+    service_->metrics_->AddUnsent(0, paused ? 1 : -1);
   }
 
   Actions PlanLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -405,6 +444,9 @@ class EaosServiceImpl::StreamReactor final
     if (finished_) return a;
     if (broken_) {
       outbox_.clear();
+      outbox_bytes_ = 0;
+      RecountLocked();
+      SetPausedLocked(false);
       if (!reading_ && !writing_) {
         finished_ = true;
         a.finish = grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled by the client");
@@ -416,15 +458,24 @@ class EaosServiceImpl::StreamReactor final
       response_.Clear();
       const size_t n =
           std::min(outbox_.size(), static_cast<size_t>(service_->options_.max_results_per_message));
+      // The bytes move from the outbox to the message being written, where they stay counted
+      // until gRPC has sent it (OnWriteDone).
       for (size_t i = 0; i < n; ++i) {
-        *response_.add_results() = std::move(outbox_.front());
+        *response_.add_results() = std::move(outbox_.front().result);
+        writing_bytes_ += outbox_.front().bytes;
+        outbox_bytes_ -= outbox_.front().bytes;
         outbox_.pop_front();
       }
       writing_ = true;
       a.write = true;
     }
+    RecountLocked();
     const int64_t window = in_flight_ + static_cast<int64_t>(outbox_.size());
-    if (!reading_ && !reads_done_ && window < service_->options_.max_stream_in_flight) {
+    const bool may_read =
+        !reading_ && !reads_done_ && window < service_->options_.max_stream_in_flight;
+    const bool within_budget = !may_read || service_->unsent_.MayRead(held_);
+    SetPausedLocked(!within_budget);
+    if (may_read && within_budget) {
       reading_ = true;
       a.read = true;
     }
@@ -452,8 +503,14 @@ class EaosServiceImpl::StreamReactor final
   v1::PredictStreamResponse response_;  // owned by the outstanding write
 
   absl::Mutex mu_;
-  std::deque<v1::ItemResult> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<Unsent> outbox_ ABSL_GUARDED_BY(mu_);
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued in the scheduler
+  // What this stream holds for its client, in bytes (UnsentBudget).
+  int64_t outbox_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // results in outbox_
+  int64_t writing_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // results in response_ while writing_
+  int64_t held_ ABSL_GUARDED_BY(mu_) = 0;           // as last told to the budget
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;        // not reading because of the budget
+  bool released_ ABSL_GUARDED_BY(mu_) = false;      // OnDone ran: holds nothing any more
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;

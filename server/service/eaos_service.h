@@ -10,6 +10,9 @@
 //
 // Thread-safety: all gRPC entry points run concurrently; SetEngine() may race with calls.
 //
+// Memory: answers waiting for a stream's client to read them are bounded per stream
+// (max_stream_in_flight items) and over all streams (max_unsent_bytes, see unsent_budget.h).
+//
 //   EaosServiceImpl service(&metrics, {.max_stream_in_flight = 2048});
 //   builder.RegisterService(&service);
 //   ... service.SetEngine(engine);  // once the model is loaded and warmed up
@@ -17,6 +20,7 @@
 #define EAOS_SERVER_SERVICE_EAOS_SERVICE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -28,6 +32,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/engine/engine.h"
 #include "server/observability/metrics.h"
+#include "server/service/unsent_budget.h"
 
 namespace eaos::service {
 
@@ -36,6 +41,9 @@ struct ServiceOptions {
   int max_stream_in_flight = 2048;
   // Results packed into one PredictStreamResponse at most.
   int max_results_per_message = 256;
+  // Bytes of answers held for streams, summed over every stream (UnsentBudget): past it the
+  // streams holding the most stop reading until their clients read.
+  int64_t max_unsent_bytes = int64_t{256} << 20;
 };
 
 // The one place where absl::Status becomes grpc::Status.
@@ -83,6 +91,7 @@ class EaosServiceImpl final : public v1::EaosService::CallbackService {
                   const std::function<void(int64_t)>& before_submit);
 
   std::atomic<uint64_t> next_flow_{1};
+  UnsentBudget unsent_;
   mutable absl::Mutex engine_mu_;
   std::shared_ptr<engine::Engine> engine_ ABSL_GUARDED_BY(engine_mu_);
   observability::Metrics* const metrics_;

@@ -281,6 +281,8 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   checks.Address("listen", options.listen_address)
       .Int("max_stream_in_flight", options.service.max_stream_in_flight, 1, 1'000'000)
       .Int("max_results_per_message", options.service.max_results_per_message, 1, 1'000'000)
+      .Int("max_unsent_bytes", options.service.max_unsent_bytes, int64_t{1} << 20,
+           int64_t{1} << 40)
       .Int("max_message_bytes", options.max_message_bytes, 1024, 1 << 30)
       .Int("max_concurrent_streams", options.max_concurrent_streams, 1, 65536)
       .Duration("keepalive_time", options.keepalive_time, absl::Seconds(1), day,
