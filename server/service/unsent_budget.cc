@@ -11,9 +11,10 @@ void UnsentBudget::Change(int64_t before, int64_t after) {
 }
 
 bool UnsentBudget::MayRead(int64_t held) const {
-  if (held_.load(std::memory_order_relaxed) < limit_) return true;
+  const int64_t half = limit_ / 2;
+  if (held_.load(std::memory_order_relaxed) < half) return true;
   const int64_t holders = std::max<int64_t>(1, holders_.load(std::memory_order_relaxed));
-  return held < limit_ / holders;
+  return held < half / holders;
 }
 
 void UnsentBudget::RecordResultBytes(int64_t bytes) {

@@ -7,16 +7,18 @@
 // max_concurrent_streams the streams of one connection; this bounds the sum over every stream of
 // the server.
 //
-// The rule: under the limit every stream reads its next message. At or over it, a stream reads
-// only while it holds less than an equal share of the limit (limit / streams holding anything), so
-// the streams that hold the most — those whose clients do not read — stop, and streams whose
-// clients read keep going. Nothing is dropped: a paused stream reads again once it holds less,
-// which happens as its client reads. A stream that pauses holds more than zero bytes, so it always
-// has an event coming (a result, a write completion) that makes it look again: no stream waits for
-// another stream to wake it.
+// The rule: while less than half the limit is held, every stream reads its next message. From
+// half on, a stream reads only while it holds less than an equal share of that half (limit / 2 /
+// streams holding anything), so the streams that hold the most — those whose clients do not read —
+// stop, and streams whose clients read keep going (they hold little: their answers leave).
+// Nothing is dropped: a paused stream reads again once it holds less, which happens as its client
+// reads. A stream that pauses holds more than zero bytes, so it always has an event coming (a
+// result, a write completion) that makes it look again: no stream waits for another to wake it.
 //
-// Bound: at most the limit plus, per stream, the one message it read just before crossing it
-// (<= max_items_per_request items).
+// Bound: the first half is what the streams held when it was crossed; the second, what the streams
+// below their share may still take. So at most the limit plus, per stream, the one message it read
+// last (<= max_items_per_request items), while the number of streams holding something does not
+// drop sharply (a share grows as other streams finish).
 //
 // Sizes are what the results take in memory (protobuf SpaceUsedLong); items still queued count at
 // the mean size of recent results.
