@@ -176,7 +176,7 @@ class Nginx:
             if n != 1:
                 raise AssertionError(f"{conf_path}: expected one line matching {pattern!r}")
         self.prefix = os.path.join(work, "nginx") + "/"
-        os.makedirs(os.path.join(self.prefix, "tmp"), exist_ok=True)
+        os.makedirs(self.prefix, exist_ok=True)
         self.conf = os.path.join(self.prefix, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(conf)

@@ -11,10 +11,14 @@
    Any other kind fails the test.
 4. Cross-object checks a schema cannot make: selectors select the pods, ports and probes line up
    with the server's flags, the flags exist in the real eaos-server binary, the drain timings
-   add up, GPU overlays ask for a GPU and run --device=cuda.
+   add up, GPU overlays ask for a GPU and run --device=cuda; where the edge proxy
+   (components/edge-proxy) fronts the server, the pod's gRPC port is nginx's, the server listens
+   on 127.0.0.1 at the upstream nginx.conf names, and the ConfigMap carries the very nginx.conf
+   that tests/edge floods in CI.
 """
 import json
 import os
+import re
 import sys
 import unittest
 
@@ -40,6 +44,11 @@ EXPECTED_IMAGE = {
     "overlays/gpu": REGISTRY_IMAGE + ":0.1.0-cuda",
     "overlays/gpu-tls": REGISTRY_IMAGE + ":0.1.0-cuda",
 }
+
+# Overlays whose pods put the nginx edge proxy (deploy/components/edge-proxy) in front of the
+# server. gpu-tls does not yet: its server terminates TLS itself (docs/reliability.md#threat-model).
+EDGE_PROXY = {"base": False, "overlays/cpu": True, "overlays/gpu": True, "overlays/gpu-tls": False}
+EDGE_PROXY_CONF = os.path.join(oc.DEPLOY_DIR, "components", "edge-proxy", "nginx.conf")
 
 OVERLAY = None
 
@@ -67,6 +76,8 @@ class ManifestTest(unittest.TestCase):
         cls.deployment = one(cls.objects, "Deployment", "eaos-server")
         cls.pod = cls.deployment["spec"]["template"]
         cls.container = next(c for c in cls.pod["spec"]["containers"] if c["name"] == "server")
+        cls.proxy = next((c for c in cls.pod["spec"]["containers"] if c["name"] == "edge-proxy"),
+                         None)
         cls.flags = cls.effective_flags()
 
     @classmethod
@@ -126,7 +137,7 @@ class ManifestTest(unittest.TestCase):
         services = [o for o in self.objects if o["kind"] == "Service"]
         self.assertEqual({s["metadata"]["name"] for s in services},
                          {"eaos-server", "eaos-server-headless"})
-        port_names = {p["name"] for p in self.container["ports"]}
+        port_names = {p["name"] for c in self.pod["spec"]["containers"] for p in c.get("ports", [])}
         for svc in services:
             self.assertTrue(selects(svc["spec"]["selector"], labels), svc["metadata"]["name"])
             for port in svc["spec"]["ports"]:
@@ -166,12 +177,62 @@ class ManifestTest(unittest.TestCase):
         unknown = sorted(set(self.flags) - known)
         self.assertEqual(unknown, [], "flags the server does not define (it would refuse to start)")
 
+    def proxy_conf(self):
+        """The nginx.conf the edge proxy container reads (from its ConfigMap)."""
+        mounts = {m["mountPath"]: m["name"] for m in self.proxy.get("volumeMounts", [])}
+        conf_path = self.proxy["command"][self.proxy["command"].index("-c") + 1]
+        directory, filename = os.path.split(conf_path)
+        self.assertIn(directory, mounts, f"{conf_path}: nothing mounted there")
+        volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mounts[directory])
+        self.assertIn("configMap", volume, f"{conf_path} must come from a ConfigMap")
+        cm = one(self.objects, "ConfigMap", volume["configMap"]["name"])
+        self.assertIn(filename, cm.get("data", {}))
+        return cm["data"][filename]
+
+    def test_edge_proxy_fronts_the_server(self):
+        self.assertEqual(self.proxy is not None, EDGE_PROXY[OVERLAY],
+                         "the edge-proxy container (components/edge-proxy)")
+        if self.proxy is None:
+            return
+        self.assertNotIn("tls_cert", self.flags, "the proxy speaks plaintext HTTP/2 to clients")
+        conf = self.proxy_conf()
+        with open(EDGE_PROXY_CONF, encoding="utf-8") as f:
+            self.assertEqual(conf, f.read(), "the ConfigMap must carry the nginx.conf CI floods")
+        self.assertEqual(self.proxy["command"][0], "nginx")
+        self.assertEqual(self.proxy["image"], self.container["image"],
+                         "nginx comes from the server's image (docker/: scripts/deps.d/60-proxy.sh)")
+        # The server: localhost only, at the upstream nginx proxies to.
+        upstream = re.search(r"^\s*server 127\.0\.0\.1:(\d+);", conf, re.M)
+        self.assertIsNotNone(upstream, "nginx.conf names no upstream on 127.0.0.1")
+        self.assertEqual(self.flags["listen"], f"127.0.0.1:{upstream.group(1)}",
+                         "the server must listen only on localhost, where nginx proxies to")
+        listen = re.search(r"^\s*listen (\d+) http2;", conf, re.M)
+        self.assertIsNotNone(listen, "nginx.conf listens on no HTTP/2 port")
+        proxy_ports = {p["name"]: p["containerPort"] for p in self.proxy["ports"]}
+        self.assertEqual(proxy_ports.get("grpc"), int(listen.group(1)),
+                         "the pod's grpc port must be nginx's")
+        self.assertNotIn("grpc", {p["name"] for p in self.container.get("ports", [])})
+        sc = self.proxy["securityContext"]
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        self.assertIn("memory", self.proxy["resources"].get("limits", {}))
+        # nginx's prefix (pid, temp files) must be writable: an emptyDir.
+        prefix = self.proxy["command"][self.proxy["command"].index("-p") + 1].rstrip("/")
+        mounts = {m["mountPath"]: m["name"] for m in self.proxy.get("volumeMounts", [])}
+        self.assertIn(prefix, mounts, f"nginx's prefix {prefix} is on no volume")
+        volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mounts[prefix])
+        self.assertIn("emptyDir", volume)
+
     def test_ports_and_probes_match_the_flags(self):
-        ports = {p["name"]: p["containerPort"] for p in self.container["ports"]}
-        self.assertEqual(port_of(self.flags["listen"]), ports["grpc"])
+        ports = {p["name"]: p["containerPort"] for c in self.pod["spec"]["containers"]
+                 for p in c.get("ports", [])}
+        if self.proxy is None:
+            self.assertEqual(port_of(self.flags["listen"]), ports["grpc"])
         self.assertEqual(port_of(self.flags["metrics_listen"]), ports["metrics"])
+        # Behind the edge proxy the probes reach the server through nginx, on the pod's grpc port.
         probe_port = port_of(self.flags["health_listen"]) if "health_listen" in self.flags \
-            else port_of(self.flags["listen"])
+            else ports["grpc"] if self.proxy is not None else port_of(self.flags["listen"])
         if "tls_cert" in self.flags:
             self.assertIn("health_listen", self.flags,
                           "kubelet's gRPC probes are plaintext: TLS needs --health_listen")
@@ -241,6 +302,8 @@ class ManifestTest(unittest.TestCase):
         # No flagfile in the rendering may smuggle --device=cuda into a CPU pod either.
         for cm in (o for o in self.objects if o["kind"] == "ConfigMap"):
             for key, text in cm.get("data", {}).items():
+                if not key.endswith(".flags"):
+                    continue  # e.g. the edge proxy's nginx.conf
                 for name, value in oc.parse_flagfile(text):
                     if name == "device" and value.startswith("cuda"):
                         self.assertTrue(cuda_image and "nvidia.com/gpu" in limits,
