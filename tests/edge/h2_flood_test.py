@@ -300,6 +300,10 @@ class FloodTest:
         if mode == "rapid-reset":
             count = a.rapid_count_proxy if path == "proxy" else a.rapid_count
             cmd += [f"--count={count}", f"--connections={a.rapid_connections}"]
+        elif path == "proxy":
+            # nginx cuts each connection off at once: the count would be spent in a moment, so
+            # through the proxy the flood goes on reconnecting for all of --flood_s.
+            cmd += [f"--count={a.hpack_frames_proxy}", f"--connections={a.hpack_connections}"]
         elif mode == "hpack-varint":
             cmd += [f"--count={a.varint_frames}", f"--connections={a.hpack_connections}"]
         else:
@@ -538,6 +542,9 @@ def main():
     p.add_argument("--hpack_frames", type=int, default=2000, help="CONTINUATION frames per conn.")
     p.add_argument("--varint_frames", type=int, default=300,
                    help="hpack-varint CONTINUATION frames per connection (its cost is quadratic)")
+    p.add_argument("--hpack_frames_proxy", type=int, default=10000000,
+                   help="through the proxy: CONTINUATION frames per slot (the flood then lasts "
+                        "--flood_s)")
     p.add_argument("--hpack_connections", type=int, default=2)
     p.add_argument("--recovery_max_s", type=float, default=60)
     p.add_argument("--direct_rss_growth_mib", type=float, default=3072)
