@@ -25,8 +25,9 @@ What must hold:
     * honest calls see no error and keep their latency: p99 during the flood at most
       max(--proxy_p99_factor x the p99 of the baseline of that path, --proxy_p99_floor_ms);
     * the server's RSS stays flat: peak at most --proxy_rss_growth_mib over its start;
-    * the proxy cuts the attack off: each attacking connection got GOAWAY or was closed, or (rapid
-      reset) at most 2 x burst of its calls reached the server;
+    * the proxy cuts the attack off: of each attacking slot's connections (it reconnects whenever
+      it is cut off) all but possibly the last, still open when --flood_s ran out, got GOAWAY or
+      were closed;
   and the server exits 0 on SIGTERM at the end.
 
 Prints a markdown table (scenario, path, frames sent, RSS start/peak/end, server CPU, honest
