@@ -16,8 +16,11 @@ Per model, one after the other:
    the seed's approach, vs eaos_client.spark.annotate through a fresh eaos-server): rows/s and
    peak memory (Spark Python processes' RSS and PSS, plus eaos-server's RSS).
 
-Prints each part's own output, then one Markdown table. Sizes default to a few minutes on 2 cores;
-a longer run: --duration 30s --demo_rows 20000 --base_rows 1000 --spark_runs 3.
+Prints each part's own output, then one Markdown table. The defaults take about 6 minutes on 2
+cores (demo: 10 s window, 4,000 Spark rows; base: 40 s window, 200 rows); a longer run:
+--duration 30s --base_duration 120s --demo_rows 20000 --base_rows 1000 --spark_runs 3.
+--threads demo=1 --threads base=2 pins the intra-op threads (default: eaos-server's measured
+choice at load, which a busy machine can move; the peer and the Spark part's server get the same).
 """
 
 from __future__ import annotations
@@ -129,15 +132,16 @@ def summary_rows(path: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-def grpc_part(label: str, model_dir: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+def grpc_part(label: str, model_dir: str, threads: int, args: argparse.Namespace,
+              logs: Path) -> dict[str, Any]:
     bin_dir = Path(args.build) / "bin"
     server = Process(f"{label}-eaos-server", [
         str(bin_dir / "eaos-server"), f"--model_dir={model_dir}", "--listen=127.0.0.1:0",
-        "--metrics_listen=127.0.0.1:0"], logs)
+        "--metrics_listen=127.0.0.1:0", f"--threads={threads}"], logs)
     peer = None
     try:
         info = model_info(server.target)
-        threads = info.intra_op_threads
+        threads = info.intra_op_threads  # --threads=0: what the server measured and chose
         peer = Process(f"{label}-python-peer", [
             sys.executable, str(HERE / "grpc_aio_server.py"), f"--model_dir={model_dir}",
             f"--threads={threads}", f"--max_batch_size={info.limits.max_batch_size}",
@@ -147,8 +151,8 @@ def grpc_part(label: str, model_dir: str, args: argparse.Namespace, logs: Path) 
         command = [str(bin_dir / "eaos-bench"),
                    f"--targets=eaos-server={server.spec},python-peer={peer.spec}",
                    f"--streams={load['streams']}", f"--window={load['window']}",
-                   f"--duration={args.duration}", f"--warmup={args.warmup}",
-                   f"--summary={summary}"]
+                   f"--duration={args.duration if label == 'demo' else args.base_duration}",
+                   f"--warmup={args.warmup}", f"--drain={args.drain}", f"--summary={summary}"]
         print(f"\n== {label}: gRPC, {shlex.join(command)}", flush=True)
         with PeakRss({"eaos-server": server.pid, "python-peer": peer.pid}) as memory:
             subprocess.run(command, check=True)
@@ -162,11 +166,12 @@ def grpc_part(label: str, model_dir: str, args: argparse.Namespace, logs: Path) 
         server.stop()
 
 
-def spark_part(label: str, model_dir: str, rows: int, args: argparse.Namespace,
+def spark_part(label: str, model_dir: str, rows: int, threads: int, args: argparse.Namespace,
                logs: Path) -> dict[str, Any]:
     out = logs / f"{label}-spark.json"
     command = [sys.executable, str(HERE / "spark_in_worker.py"), f"--model_dir={model_dir}",
-               f"--rows={rows}", f"--runs={args.spark_runs}", f"--json={out}"]
+               f"--rows={rows}", f"--runs={args.spark_runs}", f"--server_threads={threads}",
+               f"--json={out}"]
     print(f"\n== {label}: Spark, {shlex.join(command)}", flush=True)
     env = dict(os.environ, EAOS_SERVER_BINARY=str(Path(args.build) / "bin" / "eaos-server"))
     subprocess.run(command, check=True, env=env)
@@ -194,9 +199,12 @@ def print_table(results: dict[str, Any], started: str, loads: tuple[str, str]) -
         for name, setup in (("eaos-server", f"eaos-server, gRPC closed loop {load}"),
                             ("python-peer", "Python grpc.aio + torch peer, same load")):
             row = g["rows"][name]
-            print(f"| {label} | {setup} | {float(row['comments_per_s']):.0f} | "
-                  f"{float(row['p50_ms']):.1f} | {float(row['p99_ms']):.1f} | "
-                  f"{float(row['mean_batch']):.1f} | {100 * float(row['padding']):.1f}% | "
+            answered = float(row["comments_per_s"]) > 0
+            cell = (lambda key, fmt: format(float(row[key]), fmt) if answered else "n/a")
+            print(f"| {label} | {setup} | {float(row['comments_per_s']):.1f} | "
+                  f"{cell('p50_ms', '.1f')} | {cell('p99_ms', '.1f')} | "
+                  f"{cell('mean_batch', '.1f')} | "
+                  f"{format(100 * float(row['padding']), '.1f') + '%' if answered else 'n/a'} | "
                   f"{mib(g['peak_rss_kib'][name])} | peak RSS |")
         s = r["spark"]
         for name, setup in (("in-worker", "Spark mapInPandas, model in each worker (seed)"),
@@ -209,17 +217,18 @@ def print_table(results: dict[str, Any], started: str, loads: tuple[str, str]) -
                        f"{m['python_processes']} processes)")
             if name == "eaos-serve":
                 counted += f" + server RSS {mib(m['server_rss'])}"
-            print(f"| {label} | {setup} | {warm:.0f} (cold {runs[0]['rows_per_s']:.0f}) | | | | | "
+            print(f"| {label} | {setup} | {warm:.1f} (cold {runs[0]['rows_per_s']:.1f}) | | | | | "
                   f"{mib(m['total'])} | {counted} |")
     print()
     for label, r in results.items():
         g, s = r["grpc"], r["spark"]
-        ratio = float(g["rows"]["eaos-server"]["comments_per_s"]) / max(
-            1e-9, float(g["rows"]["python-peer"]["comments_per_s"]))
+        peer_rate = float(g["rows"]["python-peer"]["comments_per_s"])
+        ratio = (f"{float(g['rows']['eaos-server']['comments_per_s']) / peer_rate:.2f}x"
+                 if peer_rate > 0 else "n/a (the peer answered nothing in the window)")
         warm = {k: (max(x["rows_per_s"] for x in s[k]["runs"][1:]) if len(s[k]["runs"]) > 1
                     else s[k]["runs"][0]["rows_per_s"]) for k in ("in-worker", "eaos-serve")}
         mem = s["in-worker"]["memory_kib"]["total"] / max(1, s["eaos-serve"]["memory_kib"]["total"])
-        print(f"{label}: eaos-server / Python peer = {ratio:.2f}x comments/s "
+        print(f"{label}: eaos-server / Python peer = {ratio} comments/s "
               f"(intra-op threads {g['threads']} each, max batch {g['max_batch_size']}, "
               f"max wait {g['max_wait_ms']:g} ms); Spark annotate / in-worker = "
               f"{warm['eaos-serve'] / max(1e-9, warm['in-worker']):.2f}x rows/s warm, "
@@ -235,7 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", action="append", metavar="LABEL=DIR",
                         help="repeatable; default demo=models/demo and "
                              "base=<build>/tests/models/base (ctest -R export_base_model)")
-    parser.add_argument("--duration", default="10s")
+    parser.add_argument("--threads", action="append", default=[], metavar="LABEL=N",
+                        help="intra-op threads of both servers and of eaos-server in the Spark "
+                             "part; default: what eaos-server measures and chooses at load")
+    parser.add_argument("--duration", default="10s", help="eaos-bench window, demo")
+    parser.add_argument("--base_duration", default="40s", help="eaos-bench window, other models")
+    parser.add_argument("--drain", default="120s", help="eaos-bench: wait for late answers")
     parser.add_argument("--warmup", default="3s")
     parser.add_argument("--streams", type=int, default=16, help="models other than demo/base")
     parser.add_argument("--window", type=int, default=1)
@@ -257,8 +271,11 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"no model.pt in {model_dir} (the base-size model: "
                                  "ctest --preset release -R export_base_model)")
             rows = args.demo_rows if label == "demo" else args.base_rows
-            results[label] = {"grpc": grpc_part(label, model_dir, args, Path(tmp))}
-            results[label]["spark"] = spark_part(label, model_dir, rows, args, Path(tmp))
+            threads = int(dict(t.split("=", 1) for t in args.threads).get(label, 0))
+            grpc = grpc_part(label, model_dir, threads, args, Path(tmp))
+            results[label] = {"grpc": grpc}
+            results[label]["spark"] = spark_part(label, model_dir, rows, grpc["threads"], args,
+                                                 Path(tmp))
     print_table(results, started, (load_start, load_average()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
