@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   options.service.max_stream_in_flight = absl::GetFlag(FLAGS_max_stream_in_flight);
   options.service.max_unsent_bytes = absl::GetFlag(FLAGS_max_unsent_bytes);
+  options.service.max_metadata_bytes = absl::GetFlag(FLAGS_max_metadata_bytes);
   auto& engine = options.engine;
   engine.model_dir = absl::GetFlag(FLAGS_model_dir);
   if (engine.model_dir.empty()) engine.model_dir = DefaultModelDir();

@@ -58,6 +58,7 @@ ABSL_DECLARE_FLAG(absl::Duration, min_client_ping_interval);
 ABSL_DECLARE_FLAG(int, max_ping_strikes);
 ABSL_DECLARE_FLAG(int, max_stream_in_flight);
 ABSL_DECLARE_FLAG(int64_t, max_unsent_bytes);
+ABSL_DECLARE_FLAG(int, max_metadata_bytes);
 
 // Fault injection, for tests and drills only (server/flags/drills.cc)
 ABSL_DECLARE_FLAG(double, inject_oom_rate);

@@ -18,6 +18,9 @@ ABSL_FLAG(int, max_ping_strikes, 2,
           "(0: unlimited)");
 ABSL_FLAG(int, max_stream_in_flight, 2048,
           "Items of one stream queued or unsent at most; reading pauses beyond it");
+ABSL_FLAG(int, max_metadata_bytes, 8192,
+          "Largest request metadata (HPACK size) a call may carry; larger: RESOURCE_EXHAUSTED for "
+          "that call alone");
 ABSL_FLAG(int64_t, max_unsent_bytes, int64_t{256} << 20,
           "Bytes of answers held for streams whose clients have not read them, over all streams; "
           "past it the streams holding the most stop reading until their clients catch up");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 
@@ -30,7 +31,24 @@ const absl::Status& NotReady() {
   return *status;
 }
 
+// RESOURCE_EXHAUSTED when the call's metadata is over `limit` bytes, counted as HPACK counts a
+// header list (RFC 7541 4.1: name + value + 32 per entry).
+absl::Status CheckMetadata(const grpc::CallbackServerContext* context, int limit) {
+  int64_t bytes = 0;
+  for (const auto& [key, value] : context->client_metadata()) {
+    bytes += static_cast<int64_t>(key.size() + value.size()) + 32;
+  }
+  if (bytes <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat("the call's metadata is ", bytes,
+                                                   " bytes; the limit is ", limit,
+                                                   " (--max_metadata_bytes)"));
+}
+
 }  // namespace
+
+int TransportMetadataLimit(int max_metadata_bytes) {
+  return static_cast<int>(std::clamp<int64_t>(int64_t{4} * max_metadata_bytes, 64 << 10, 1 << 30));
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   // absl::StatusCode and grpc::StatusCode share the google.rpc.Code numbering.
@@ -181,6 +199,10 @@ grpc::ServerUnaryReactor* EaosServiceImpl::Predict(grpc::CallbackServerContext* 
   const absl::Time start = absl::Now();
   observability::Metrics* metrics = metrics_;
   auto finish = [reactor](const grpc::Status& status) { reactor->FinishWith(status); };
+  if (absl::Status status = CheckMetadata(context, options_.max_metadata_bytes); !status.ok()) {
+    finish(ToGrpcStatus(status));
+    return reactor;
+  }
 
   // Result slots exist before any item is queued: their addresses stay valid until Finish.
   for (const v1::Item& item : request->items()) response->add_results()->set_id(item.id());
@@ -230,7 +252,9 @@ class EaosServiceImpl::StreamReactor final
       public std::enable_shared_from_this<StreamReactor> {
  public:
   StreamReactor(EaosServiceImpl* service, grpc::CallbackServerContext* context)
-      : service_(service), start_(absl::Now()) {
+      : service_(service),
+        start_(absl::Now()),
+        refused_(CheckMetadata(context, service->options_.max_metadata_bytes)) {
     // Queued items may outlive the stream (a client that went away): they watch a flag the
     // stream shares with them rather than the context.
     traits_ = {Deadline(context), service->next_flow_.fetch_add(1), gone_};
@@ -241,10 +265,10 @@ class EaosServiceImpl::StreamReactor final
     {
       absl::MutexLock lock(&mu_);
       self_ = shared_from_this();
-      if (service_->engine() == nullptr) {
+      if (!refused_.ok() || service_->engine() == nullptr) {
         // finished_ first: an OnCancel racing with this must not plan a second Finish.
         finished_ = true;
-        actions = Finishing(ToGrpcStatus(NotReady()));
+        actions = Finishing(ToGrpcStatus(refused_.ok() ? NotReady() : refused_));
         final_code_ = actions.finish->error_code();
       } else {
         actions = PlanLocked();
@@ -495,6 +519,7 @@ class EaosServiceImpl::StreamReactor final
 
   EaosServiceImpl* const service_;
   const absl::Time start_;
+  const absl::Status refused_;  // not OK: the call is ended with it at once (its metadata)
   const std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
   CallTraits traits_;
   grpc::StatusCode final_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;  // what Finish got
@@ -535,7 +560,10 @@ grpc::ServerUnaryReactor* EaosServiceImpl::GetModelInfo(grpc::CallbackServerCont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time start = absl::Now();
   grpc::Status status = grpc::Status::OK;
-  if (std::shared_ptr<engine::Engine> engine = this->engine(); engine == nullptr) {
+  if (absl::Status metadata = CheckMetadata(context, options_.max_metadata_bytes);
+      !metadata.ok()) {
+    status = ToGrpcStatus(metadata);
+  } else if (std::shared_ptr<engine::Engine> engine = this->engine(); engine == nullptr) {
     status = ToGrpcStatus(NotReady());
   } else {
     *response = engine->Info();

@@ -44,7 +44,15 @@ struct ServiceOptions {
   // Bytes of answers held for streams, summed over every stream (UnsentBudget): past it the
   // streams holding the most stop reading until their clients read.
   int64_t max_unsent_bytes = int64_t{256} << 20;
+  // A call whose metadata is larger (HPACK's size: name + value + 32 per entry) fails alone with
+  // RESOURCE_EXHAUSTED. The transport's own limit sits above it (TransportMetadataLimit): gRPC
+  // 1.51 answers a header block over that one by closing the whole connection.
+  int max_metadata_bytes = 8192;
 };
+
+// What gRPC's transport is told to accept (GRPC_ARG_MAX_METADATA_SIZE): 4 x the service's limit,
+// at least 64 KiB, so that calls up to there reach the service and fail one by one.
+int TransportMetadataLimit(int max_metadata_bytes);
 
 // The one place where absl::Status becomes grpc::Status.
 grpc::Status ToGrpcStatus(const absl::Status& status);
