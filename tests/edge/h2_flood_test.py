@@ -3,8 +3,9 @@
 
 gRPC 1.51 (Debian 12) lacks the upstream fixes for HTTP/2 rapid reset (CVE-2023-44487) and HPACK
 parsing cost (CVE-2023-33953). This test measures what each flood costs the server when it reaches
-gRPC directly, and what is left of it through deploy/components/edge-proxy/nginx.conf, the very
-file the Kubernetes overlays mount (only its two addresses are rewritten here). Loopback only.
+gRPC directly, and what is left of it through deploy/components/edge-proxy/nginx.conf and its
+listen.conf, the very files the Kubernetes overlays mount (only their two addresses are rewritten
+here). Loopback only.
 
 One server, one nginx in front of it. For each path (proxy first, then direct) and each flood:
   1. honest calls start (tests/edge/honest_calls.py: grpcio, unary Predict, one item, 2 callers),
@@ -163,24 +164,40 @@ class Server:
         return self.proc.poll() is None
 
 
-class Nginx:
-    """nginx on the deploy config, rewritten to listen on `port` and proxy to `upstream_port`."""
+def rewrite(path, rewrites):
+    """The text of `path` with each (pattern, replacement) applied to exactly one line."""
+    with open(path) as f:
+        text = f.read()
+    for pattern, replacement in rewrites:
+        text, n = re.subn(pattern, replacement, text, flags=re.M)
+        if n != 1:
+            raise AssertionError(f"{path}: expected one line matching {pattern!r}")
+    return text
 
-    def __init__(self, binary, conf_path, port, upstream_port, work):
-        with open(conf_path) as f:
-            conf = f.read()
-        rewrites = [(r"^(\s*)listen 50051 http2;", rf"\1listen 127.0.0.1:{port} http2;"),
-                    (r"^(\s*)server 127\.0\.0\.1:50061;", rf"\1server 127.0.0.1:{upstream_port};"),
-                    (r"^error_log stderr warn;", "error_log error.log warn;")]
-        for pattern, replacement in rewrites:
-            conf, n = re.subn(pattern, replacement, conf, flags=re.M)
-            if n != 1:
-                raise AssertionError(f"{conf_path}: expected one line matching {pattern!r}")
-        self.prefix = os.path.join(work, "nginx") + "/"
+
+class Nginx:
+    """nginx on the deploy config, rewritten to listen on `port` and proxy to `upstream_port`.
+
+    nginx.conf includes listen.conf (its listeners) from its own folder: by default the plaintext
+    one beside it, rewritten to 127.0.0.1:`port`; `listen_conf` and `listen_rewrites` give another
+    (components/edge-proxy-tls/listen-tls.conf, with its ports and certificate paths)."""
+
+    def __init__(self, binary, conf_path, port, upstream_port, work, listen_conf=None,
+                 listen_rewrites=None, name="nginx"):
+        conf = rewrite(conf_path, [
+            (r"^(\s*)server 127\.0\.0\.1:50061;", rf"\1server 127.0.0.1:{upstream_port};"),
+            (r"^error_log stderr warn;", "error_log error.log warn;")])
+        if listen_conf is None:
+            listen_conf = os.path.join(os.path.dirname(conf_path), "listen.conf")
+            listen_rewrites = [(r"^(\s*)listen 50051 http2;", rf"\1listen 127.0.0.1:{port} http2;")]
+        listen = rewrite(listen_conf, listen_rewrites)
+        self.prefix = os.path.join(work, name) + "/"
         os.makedirs(self.prefix, exist_ok=True)
         self.conf = os.path.join(self.prefix, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
+        with open(os.path.join(self.prefix, "listen.conf"), "w") as f:
+            f.write(listen)
         self.port = port
         cmd = [binary, "-p", self.prefix, "-c", self.conf, "-g", "daemon off;"]
         check = subprocess.run(cmd[:-2] + ["-t"], capture_output=True, text=True, timeout=30)

@@ -14,7 +14,9 @@
    add up, GPU overlays ask for a GPU and run --device=cuda; where the edge proxy
    (components/edge-proxy) fronts the server, the pod's gRPC port is nginx's, the server listens
    on 127.0.0.1 at the upstream nginx.conf names, and the ConfigMap carries the very nginx.conf
-   that tests/edge floods in CI.
+   and listen.conf that tests/edge runs in CI; with components/edge-proxy-tls (gpu-tls) nginx
+   terminates mutual TLS from the mounted Secret, the server has no --tls_* flags, and the probes
+   go to nginx's plaintext health-only port.
 """
 import json
 import os
@@ -46,9 +48,15 @@ EXPECTED_IMAGE = {
 }
 
 # Overlays whose pods put the nginx edge proxy (deploy/components/edge-proxy) in front of the
-# server. gpu-tls does not yet: its server terminates TLS itself (docs/reliability.md#threat-model).
-EDGE_PROXY = {"base": False, "overlays/cpu": True, "overlays/gpu": True, "overlays/gpu-tls": False}
+# server, and the listen.conf its ConfigMap must carry: plaintext h2c, or (gpu-tls,
+# components/edge-proxy-tls) mutual TLS plus the probes' plaintext port.
+EDGE_PROXY = {"base": False, "overlays/cpu": True, "overlays/gpu": True, "overlays/gpu-tls": True}
 EDGE_PROXY_CONF = os.path.join(oc.DEPLOY_DIR, "components", "edge-proxy", "nginx.conf")
+PLAIN_LISTEN_CONF = os.path.join(oc.DEPLOY_DIR, "components", "edge-proxy", "listen.conf")
+TLS_LISTEN_CONF = os.path.join(oc.DEPLOY_DIR, "components", "edge-proxy-tls", "listen-tls.conf")
+EDGE_LISTEN_CONF = {"overlays/cpu": PLAIN_LISTEN_CONF, "overlays/gpu": PLAIN_LISTEN_CONF,
+                    "overlays/gpu-tls": TLS_LISTEN_CONF}
+LISTEN_RE = re.compile(r"^\s*listen (\d+)( ssl)? http2;", re.M)
 
 OVERLAY = None
 
@@ -177,11 +185,13 @@ class ManifestTest(unittest.TestCase):
         unknown = sorted(set(self.flags) - known)
         self.assertEqual(unknown, [], "flags the server does not define (it would refuse to start)")
 
-    def proxy_conf(self):
-        """The nginx.conf the edge proxy container reads (from its ConfigMap)."""
+    def proxy_conf(self, filename=None):
+        """A file of the edge proxy's config folder, as its container reads it (from its
+        ConfigMap): nginx.conf (the -c file), or `filename` beside it (what it includes)."""
         mounts = {m["mountPath"]: m["name"] for m in self.proxy.get("volumeMounts", [])}
         conf_path = self.proxy["command"][self.proxy["command"].index("-c") + 1]
-        directory, filename = os.path.split(conf_path)
+        directory, conf_name = os.path.split(conf_path)
+        filename = filename or conf_name
         self.assertIn(directory, mounts, f"{conf_path}: nothing mounted there")
         volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mounts[directory])
         self.assertIn("configMap", volume, f"{conf_path} must come from a ConfigMap")
@@ -189,15 +199,38 @@ class ManifestTest(unittest.TestCase):
         self.assertIn(filename, cm.get("data", {}))
         return cm["data"][filename]
 
+    def proxy_listens(self):
+        """{port: True if TLS} of the listen lines in the proxy's listen.conf."""
+        return {int(m.group(1)): bool(m.group(2))
+                for m in LISTEN_RE.finditer(self.proxy_conf("listen.conf"))}
+
+    def proxy_secret_dirs(self):
+        """{mount path: volume} of the proxy's Secret volumes."""
+        volumes = {v["name"]: v for v in self.pod["spec"]["volumes"]}
+        return {m["mountPath"]: volumes[m["name"]] for m in self.proxy.get("volumeMounts", [])
+                if "secret" in volumes[m["name"]]}
+
     def test_edge_proxy_fronts_the_server(self):
         self.assertEqual(self.proxy is not None, EDGE_PROXY[OVERLAY],
                          "the edge-proxy container (components/edge-proxy)")
         if self.proxy is None:
             return
-        self.assertNotIn("tls_cert", self.flags, "the proxy speaks plaintext HTTP/2 to clients")
+        tls_flags = sorted(k for k in self.flags if k.startswith("tls_"))
+        self.assertEqual(tls_flags, [], "behind the proxy, nginx terminates TLS (if any), not the "
+                                        "server: it speaks plaintext gRPC to nginx on localhost")
+        self.assertNotIn("health_listen", self.flags,
+                         "behind the proxy the server has no port outside localhost: the probes "
+                         "reach it through nginx")
         conf = self.proxy_conf()
         with open(EDGE_PROXY_CONF, encoding="utf-8") as f:
             self.assertEqual(conf, f.read(), "the ConfigMap must carry the nginx.conf CI floods")
+        self.assertRegex(conf, r"(?m)^\s*include listen\.conf;",
+                         "nginx.conf takes its listeners from listen.conf")
+        self.assertNotRegex(conf, r"(?m)^\s*listen ", "listeners belong in listen.conf only")
+        with open(EDGE_LISTEN_CONF[OVERLAY], encoding="utf-8") as f:
+            self.assertEqual(self.proxy_conf("listen.conf"), f.read(),
+                             f"the ConfigMap's listen.conf must be {EDGE_LISTEN_CONF[OVERLAY]}, "
+                             "the file tests/edge runs")
         self.assertEqual(self.proxy["command"][0], "nginx")
         self.assertEqual(self.proxy["image"], self.container["image"],
                          "nginx comes from the server's image (docker/: scripts/deps.d/60-proxy.sh)")
@@ -206,12 +239,18 @@ class ManifestTest(unittest.TestCase):
         self.assertIsNotNone(upstream, "nginx.conf names no upstream on 127.0.0.1")
         self.assertEqual(self.flags["listen"], f"127.0.0.1:{upstream.group(1)}",
                          "the server must listen only on localhost, where nginx proxies to")
-        listen = re.search(r"^\s*listen (\d+) http2;", conf, re.M)
-        self.assertIsNotNone(listen, "nginx.conf listens on no HTTP/2 port")
+        listens = self.proxy_listens()
+        self.assertTrue(listens, "listen.conf listens on no HTTP/2 port")
         proxy_ports = {p["name"]: p["containerPort"] for p in self.proxy["ports"]}
-        self.assertEqual(proxy_ports.get("grpc"), int(listen.group(1)),
-                         "the pod's grpc port must be nginx's")
+        self.assertIn(proxy_ports.get("grpc"), listens, "the pod's grpc port must be nginx's")
+        self.assertEqual(set(proxy_ports.values()), set(listens),
+                         "the proxy declares exactly the ports nginx listens on")
         self.assertNotIn("grpc", {p["name"] for p in self.container.get("ports", [])})
+        tls = OVERLAY in ("overlays/gpu-tls",)
+        self.assertEqual(listens[proxy_ports["grpc"]], tls,
+                         "the grpc port is TLS in gpu-tls, plaintext h2c in cpu/gpu")
+        if tls:
+            self.check_proxy_tls(self.proxy_conf("listen.conf"), listens, proxy_ports)
         sc = self.proxy["securityContext"]
         self.assertFalse(sc["allowPrivilegeEscalation"])
         self.assertTrue(sc["readOnlyRootFilesystem"])
@@ -224,15 +263,50 @@ class ManifestTest(unittest.TestCase):
         volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mounts[prefix])
         self.assertIn("emptyDir", volume)
 
+    def check_proxy_tls(self, listen, listens, proxy_ports):
+        """nginx terminates mutual TLS with files from a mounted Secret; its one plaintext port is
+        the probes', health-only, and in no Service."""
+        paths = dict(re.findall(r"^\s*(ssl_certificate|ssl_certificate_key|ssl_client_certificate) "
+                                r"(\S+);", listen, re.M))
+        self.assertEqual(set(paths), {"ssl_certificate", "ssl_certificate_key",
+                                      "ssl_client_certificate"})
+        self.assertRegex(listen, r"(?m)^\s*ssl_verify_client on;", "mutual TLS: verify clients")
+        secrets = self.proxy_secret_dirs()
+        for directive, path in paths.items():
+            directory = os.path.dirname(path)
+            self.assertIn(directory, secrets, f"{directive} {path}: no Secret mounted there")
+            self.assertEqual(secrets[directory]["secret"]["secretName"], "eaos-server-tls")
+        self.assertEqual(sorted(os.path.basename(p) for p in paths.values()),
+                         ["ca.crt", "tls.crt", "tls.key"], "the keys cert-manager writes")
+        self.assertEqual(secrets[os.path.dirname(paths["ssl_certificate_key"])]["secret"]
+                         .get("defaultMode"), 0o440, "the key readable by the pod's group only")
+        plain = [port for port, is_tls in listens.items() if not is_tls]
+        self.assertEqual(plain, [proxy_ports.get("health")],
+                         "one plaintext port, the probes' (named health)")
+        self.assertRegex(listen, r'(?m)^\s*if \(\$eaos_route !~ "\^\(on/\|/grpc\\.health\\.v1'
+                                 r'\\.Health/\)"\)', "the plaintext port answers grpc.health.v1 only")
+        self.assertRegex(listen, r"(?m)^\s*grpc_set_header x-client-dn \$ssl_client_s_dn;")
+        for svc in (o for o in self.objects if o["kind"] == "Service"):
+            for port in svc["spec"]["ports"]:
+                self.assertNotIn(port["targetPort"], ("health", plain[0]),
+                                 f"Service {svc['metadata']['name']} exposes the probes' port")
+
     def test_ports_and_probes_match_the_flags(self):
         ports = {p["name"]: p["containerPort"] for c in self.pod["spec"]["containers"]
                  for p in c.get("ports", [])}
         if self.proxy is None:
             self.assertEqual(port_of(self.flags["listen"]), ports["grpc"])
         self.assertEqual(port_of(self.flags["metrics_listen"]), ports["metrics"])
-        # Behind the edge proxy the probes reach the server through nginx, on the pod's grpc port.
-        probe_port = port_of(self.flags["health_listen"]) if "health_listen" in self.flags \
-            else ports["grpc"] if self.proxy is not None else port_of(self.flags["listen"])
+        # Behind the edge proxy the probes reach the server through nginx, on its plaintext port:
+        # the pod's grpc port (cpu, gpu), or the health-only port beside the TLS one (gpu-tls).
+        if self.proxy is not None:
+            plain = [port for port, is_tls in self.proxy_listens().items() if not is_tls]
+            self.assertEqual(len(plain), 1, "nginx has one plaintext port, the probes'")
+            probe_port = plain[0]
+            self.assertEqual(probe_port, ports["health" if "health" in ports else "grpc"])
+        else:
+            probe_port = port_of(self.flags["health_listen"]) if "health_listen" in self.flags \
+                else port_of(self.flags["listen"])
         if "tls_cert" in self.flags:
             self.assertIn("health_listen", self.flags,
                           "kubelet's gRPC probes are plaintext: TLS needs --health_listen")
