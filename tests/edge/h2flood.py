@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A raw HTTP/2 attack client: hand-written frames over plain TCP sockets (h2c, prior knowledge).
+"""A raw HTTP/2 attack client: hand-written frames over plain TCP sockets (h2c, prior knowledge),
+or over TLS (ALPN h2) with --tls_ca (and --tls_cert/--tls_key for a client certificate).
 
 Used by tests/edge/h2_flood_test.py against eaos-server and against the nginx proxy in front of
 it. Standard library only; no HTTP/2 or HPACK package: every frame and header block is built here.
@@ -35,6 +36,7 @@ import argparse
 import json
 import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -133,13 +135,40 @@ def repeat_request_block(authority):
 
 # --- one attacking connection ------------------------------------------------------------------
 
+# A non-blocking TLS socket that cannot go on now: like BlockingIOError on a plain one.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def tls_context(args):
+    """The client's SSLContext for --tls_ca (None: plaintext h2c)."""
+    if not args.tls_ca:
+        return None
+    ctx = ssl.create_default_context(cafile=args.tls_ca)
+    if args.tls_cert:
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
 class Connection:
-    def __init__(self, host, port, start, stall_s, source=None):
+    def __init__(self, host, port, start, stall_s, source=None, tls=None, server_name=None):
         self.start = start
         self.stall_s = stall_s
         self.sock = socket.create_connection((host, port), timeout=5,
                                              source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=server_name or host)
+            except (OSError, ValueError):
+                self.sock.close()
+                raise
+            if self.sock.selected_alpn_protocol() != "h2":
+                self.sock.close()
+                raise OSError(f"TLS peer chose ALPN {self.sock.selected_alpn_protocol()!r}, not h2")
+        # One OpenSSL connection must not be read and written by two threads at once: with TLS
+        # every send and recv (all non-blocking, so never held long) takes this lock.
+        self._io = threading.Lock()
         self.sock.settimeout(None)
         self.sock.setblocking(False)
         self.frames_sent = 0
@@ -151,6 +180,11 @@ class Connection:
         self.stalled_at = None
         self.send_error = None
         self._lock = threading.Lock()
+        # send() is writing, or has not sent the preface yet (a TLS peer sends its SETTINGS at
+        # once: an ACK before our preface is "invalid connection preface"): the reader's replies
+        # wait in _replies.
+        self._sending = True
+        self._replies = []
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
@@ -159,15 +193,38 @@ class Connection:
         return round(time.monotonic() - self.start, 3)
 
     def send(self, data, frames):
-        """Sends all of data; False once the peer is gone or stopped reading for stall_s."""
+        """Sends all of data; False once the peer is gone or stopped reading for stall_s.
+
+        Control frames the reader thread answers meanwhile (SETTINGS / PING ACK) wait until data
+        is all out, so that they never land inside one of its frames (a partial send, frequent
+        with TLS records, would otherwise let them split a frame: PROTOCOL_ERROR)."""
+        with self._lock:
+            self._sending = True
+        try:
+            ok = self._write(data)
+            while ok:
+                with self._lock:
+                    queued, self._replies = b"".join(self._replies), []
+                    if not queued:
+                        break
+                ok = self._write(queued)
+        finally:
+            with self._lock:
+                self._sending = False
+        if ok:
+            self.frames_sent += frames
+        return ok
+
+    def _write(self, data):
         view = memoryview(data)
         last_progress = time.monotonic()
         while view:
             if self.closed_at is not None:
                 return False
             try:
-                n = self.sock.send(view)
-            except BlockingIOError:
+                with self._io:
+                    n = self.sock.send(view)
+            except WOULD_BLOCK:
                 n = 0
             except OSError as e:
                 self.send_error = f"{type(e).__name__}: {e}"
@@ -186,7 +243,6 @@ class Connection:
                     self.stalled_at = self.now()
                 return False
             select.select([], [self.sock], [], 0.05)
-        self.frames_sent += frames
         return True
 
     def _mark_closed(self, reason):
@@ -205,8 +261,11 @@ class Connection:
             if not r:
                 continue
             try:
-                chunk = self.sock.recv(1 << 16)
-            except BlockingIOError:
+                with self._io:
+                    chunk = self.sock.recv(1 << 16)
+                    while isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+                        chunk += self.sock.recv(1 << 16)  # decrypted already: select won't say
+            except WOULD_BLOCK:
                 continue
             except OSError as e:
                 self._mark_closed(f"recv: {e.strerror or e}")
@@ -234,11 +293,17 @@ class Connection:
                                    "debug": payload[8:200].decode("utf-8", "replace")}
 
     def _reply(self, data):
-        # Best effort, from the reader thread: a control frame is tiny.
-        try:
-            self.sock.send(data)
-        except OSError:
-            pass
+        # Best effort, from the reader thread: a control frame is tiny. While send() is busy it
+        # goes out after send()'s data; else now, under _lock so that no send() starts midway.
+        with self._lock:
+            if self._sending:
+                self._replies.append(data)
+                return
+            try:
+                with self._io:
+                    self.sock.send(data)
+            except OSError:
+                pass
 
     def wait_close(self, seconds):
         """Waits up to `seconds` for the peer to close or GOAWAY after the flood."""
@@ -366,7 +431,8 @@ def run_connection(args, index, start, deadline, results):
              "bytes_sent": 0, "goaway_codes": {}, "first": None}
     while entry["completed"] < args.count and time.monotonic() < deadline:
         try:
-            conn = Connection(host, int(port), start, args.stall_s, args.source)
+            conn = Connection(host, int(port), start, args.stall_s, args.source, args.tls,
+                              args.tls_server_name)
         except OSError as e:
             entry["connect_errors"] = entry.get("connect_errors", 0) + 1
             entry["connect_error"] = str(e)
@@ -425,7 +491,14 @@ def main():
                    help="when the peer cuts a connection off (GOAWAY or close), open another")
     p.add_argument("--linger_s", type=float, default=2,
                    help="after the flood, wait this long for GOAWAY / close before hanging up")
+    p.add_argument("--tls_ca", default="",
+                   help="speak TLS (ALPN h2), verifying the server against this CA file")
+    p.add_argument("--tls_cert", default="", help="with --tls_ca: client certificate (PEM)")
+    p.add_argument("--tls_key", default="", help="with --tls_ca: its key")
+    p.add_argument("--tls_server_name", default="",
+                   help="with --tls_ca: the name to verify (default: the target's host)")
     args = p.parse_args()
+    args.tls = tls_context(args)
 
     start = time.monotonic()
     deadline = start + args.seconds

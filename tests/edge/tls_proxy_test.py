@@ -5,7 +5,7 @@ nginx runs deploy/components/edge-proxy/nginx.conf with components/edge-proxy-tl
 as its listen.conf, the files the gpu-tls overlay mounts (only their ports, the upstream, the
 certificate paths and the log line are rewritten), in front of a real eaos-server listening in
 plaintext on 127.0.0.1 (models/demo). Certificates from tests/integration/make_test_certs.sh.
-Loopback only, about 20 s.
+Loopback only, about 15 s.
 
 What must hold:
   * Predict over TLS with a client certificate signed by ca.crt succeeds;
@@ -16,10 +16,10 @@ What must hold:
   * the upstream sees the verified client's subject DN as metadata x-client-dn, not what a client
     sends under that name, and none on the probes' port (checked against a small echo upstream,
     a second nginx on the same files);
-  * a rapid-reset flood (tests/edge/h2flood.py, from 127.0.0.2) on the probes' port, plaintext,
-    is cut off while honest mTLS Predict calls on the TLS port keep succeeding. (h2flood.py speaks
-    plaintext h2 only; the TLS port shares the same server block, so the same limits, but a flood
-    over TLS itself is not run here.)
+  * a rapid-reset flood (tests/edge/h2flood.py, from 127.0.0.2, --flood_s each) over TLS on the
+    gRPC port with a valid client certificate, then in plaintext on the probes' port, is cut off
+    (every connection but possibly the last) while honest mTLS Predict calls on the TLS port keep
+    succeeding.
 
 Run with the client venv's Python (grpcio):
   build/pyenv/bin/python tests/edge/tls_proxy_test.py --server build/release/bin/eaos-server
@@ -116,6 +116,54 @@ class Test:
         server.start()
         return server, port
 
+    def flood_with_honest_calls(self, proxy, where, port, flood_args):
+        a = self.args
+        results, stop = [], threading.Event()
+
+        def honest():
+            channel = self.tls_channel(proxy.port, "client")
+            n = 0
+            while not stop.is_set():
+                t0 = time.monotonic()
+                code, _ = self.call(channel, PREDICT, request(f"h-{n}"))
+                results.append((code, (time.monotonic() - t0) * 1000))
+                n += 1
+                stop.wait(0.05)
+            channel.close()
+
+        callers = [threading.Thread(target=honest, daemon=True) for _ in range(2)]
+        for t in callers:
+            t.start()
+        time.sleep(1)
+        flood = subprocess.run(
+            [sys.executable, os.path.join(HERE, "h2flood.py"), f"--target=127.0.0.1:{port}",
+             "--mode=rapid-reset", f"--source={edge.ATTACKER_ADDRESS}", f"--seconds={a.flood_s}",
+             "--reconnect", "--count=5000000", "--connections=2", *flood_args],
+            capture_output=True, text=True, timeout=a.flood_s + 60)
+        time.sleep(1)
+        stop.set()
+        for t in callers:
+            t.join(timeout=10)
+        if flood.returncode != 0:
+            raise AssertionError(f"h2flood failed ({flood.returncode}): {flood.stderr[-2000:]}")
+        report = json.loads(flood.stdout)
+        conns = report["per_connection"]
+        errors = [c.get("connect_error") for c in conns if c.get("connect_errors")]
+        print(f"  flood on the {where}: {report['frames_sent']} frames in {report['seconds']} s, "
+              f"{report['sessions']} connections, {report['cut']} cut off, GOAWAY "
+              f"{report['goaway_codes']}" + (f", connect errors {errors}" if errors else ""),
+              flush=True)
+        self.check(report["frames_sent"] > 10000 and
+                   all(c["cut"] >= max(1, c["sessions"] - 1) for c in conns),
+                   f"{where}: nginx cuts the flood's connections off ({report['cut']} of "
+                   f"{report['sessions']}, {report['frames_sent']} frames)")
+        failed = [r for r in results if r[0] != "OK"]
+        latencies = sorted(r[1] for r in results if r[0] == "OK")
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
+        self.check(len(results) >= 10 and not failed,
+                   f"{where}: honest mTLS calls during the flood: {len(results)}, errors "
+                   f"{sorted({e[0] for e in failed})}, p99 {p99 and round(p99)} ms")
+
     def run(self):
         a = self.args
         for what, path, hint in [("eaos-server", a.server, "build it"),
@@ -184,50 +232,14 @@ class Test:
         finally:
             echo_server.stop(0)
 
-        # A rapid-reset flood on the plaintext probes' port, honest mTLS calls beside it.
-        results, stop = [], threading.Event()
-
-        def honest():
-            channel = self.tls_channel(proxy.port, "client")
-            n = 0
-            while not stop.is_set():
-                t0 = time.monotonic()
-                code, _ = self.call(channel, PREDICT, request(f"h-{n}"))
-                results.append((code, (time.monotonic() - t0) * 1000))
-                n += 1
-                stop.wait(0.05)
-
-        callers = [threading.Thread(target=honest, daemon=True) for _ in range(2)]
-        for t in callers:
-            t.start()
-        time.sleep(1)
-        flood = subprocess.run(
-            [sys.executable, os.path.join(HERE, "h2flood.py"),
-             f"--target=127.0.0.1:{proxy.health_port}", "--mode=rapid-reset",
-             f"--source={edge.ATTACKER_ADDRESS}", f"--seconds={a.flood_s}", "--reconnect",
-             "--count=5000000", "--connections=2"],
-            capture_output=True, text=True, timeout=a.flood_s + 60)
-        time.sleep(1)
-        stop.set()
-        for t in callers:
-            t.join(timeout=10)
-        if flood.returncode != 0:
-            raise AssertionError(f"h2flood failed ({flood.returncode}): {flood.stderr[-2000:]}")
-        report = json.loads(flood.stdout)
-        conns = report["per_connection"]
-        print(f"  flood: {report['frames_sent']} frames in {report['seconds']} s, "
-              f"{report['sessions']} connections, {report['cut']} cut off, GOAWAY "
-              f"{report['goaway_codes']}", flush=True)
-        self.check(report["sessions"] > 0 and
-                   all(c["cut"] >= max(1, c["sessions"] - 1) for c in conns),
-                   f"nginx cuts the flood's connections off ({report['cut']} of "
-                   f"{report['sessions']})")
-        errors = [r for r in results if r[0] != "OK"]
-        latencies = sorted(r[1] for r in results if r[0] == "OK")
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
-        self.check(len(results) >= 10 and not errors,
-                   f"honest mTLS calls during the flood: {len(results)}, errors "
-                   f"{sorted({e[0] for e in errors})}, p99 {p99 and round(p99)} ms")
+        # Rapid-reset floods from 127.0.0.2, honest mTLS calls beside them: over TLS on the gRPC
+        # port with a valid client certificate (a hostile client that holds one), then plaintext
+        # on the probes' port.
+        certs = self.certs
+        self.flood_with_honest_calls(proxy, "TLS port, client certificate", proxy.port, [
+            f"--tls_ca={certs}/ca.pem", f"--tls_cert={certs}/client.pem",
+            f"--tls_key={certs}/client.key", "--tls_server_name=localhost"])
+        self.flood_with_honest_calls(proxy, "probes' port, plaintext", proxy.health_port, [])
         self.check(server.alive(), "the server is alive")
         code, _ = self.call(good, PREDICT, request("tls-after"))
         self.check(code == "OK", f"Predict over TLS after the flood: {code}")
