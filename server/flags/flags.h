@@ -52,6 +52,7 @@ ABSL_DECLARE_FLAG(int, max_items_per_request);
 ABSL_DECLARE_FLAG(int, max_text_bytes);
 ABSL_DECLARE_FLAG(int, max_message_bytes);
 ABSL_DECLARE_FLAG(int, max_concurrent_streams);
+ABSL_DECLARE_FLAG(int, max_connections);
 ABSL_DECLARE_FLAG(absl::Duration, keepalive_time);
 ABSL_DECLARE_FLAG(absl::Duration, keepalive_timeout);
 ABSL_DECLARE_FLAG(absl::Duration, min_client_ping_interval);

@@ -7,6 +7,9 @@ ABSL_FLAG(int, max_message_bytes, 32 << 20,
           "Largest gRPC message, either direction (bigger: RESOURCE_EXHAUSTED before parsing)");
 ABSL_FLAG(int, max_concurrent_streams, 256,
           "Calls open at once on one client connection; more wait in the client");
+ABSL_FLAG(int, max_connections, 0,
+          "Connections open at once on the gRPC port; more are closed at once, unserved "
+          "(0: the open-file limit - 128 - limit/16)");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
           "Ping a connection idle this long; close it if the ping is not answered in time");
 ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),

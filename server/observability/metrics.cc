@@ -151,6 +151,17 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry) : registry_(std
                              "out-of-memory error)")
                        .Register(*registry_)
                        .Add({});
+  auto& refused = BuildCounter()
+                      .Name("eaos_connections_refused_total")
+                      .Help("Connections to the gRPC port closed at once, unserved, by reason "
+                            "(cap: --max_connections open; descriptors: none left)")
+                      .Register(*registry_);
+  refused_cap_ = &refused.Add({{"reason", "cap"}});
+  refused_descriptors_ = &refused.Add({{"reason", "descriptors"}});
+}
+
+void Metrics::RecordConnectionRefused(bool out_of_descriptors) {
+  (out_of_descriptors ? refused_descriptors_ : refused_cap_)->Increment();
 }
 
 void Metrics::RecordRequest(Method method, grpc::StatusCode code, absl::Duration latency) {

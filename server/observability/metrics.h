@@ -60,6 +60,10 @@ class Metrics final : public runtime::RuntimeObserver {
   // of the streams that stopped reading because the budget is spent.
   void AddUnsent(int64_t bytes, int paused_streams);
 
+  // A connection to the gRPC port closed at once, unserved (service/acceptor.h): `cap` when
+  // --max_connections were already open, `descriptors` when the process was out of them.
+  void RecordConnectionRefused(bool out_of_descriptors);
+
   // runtime::RuntimeObserver
   void OnOutOfMemory(int64_t rows, int64_t padded_tokens) override;
   void OnForward(int64_t rows, int64_t padded_tokens, absl::Duration time) override;
@@ -99,6 +103,8 @@ class Metrics final : public runtime::RuntimeObserver {
   prometheus::Counter* dropped_cancelled_;
   prometheus::Counter* oom_;
   prometheus::Gauge* token_budget_;
+  prometheus::Counter* refused_cap_;
+  prometheus::Counter* refused_descriptors_;
   absl::Mutex model_info_mu_;
   prometheus::Gauge* model_info_current_ ABSL_GUARDED_BY(model_info_mu_) = nullptr;
 };

@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
@@ -22,6 +23,7 @@
 #include "server/common/option_checks.h"
 #include "server/observability/metrics.h"
 #include "server/observability/metrics_http.h"
+#include "server/service/acceptor.h"
 #include "server/service/admin_service.h"
 #include "server/service/model_manager.h"
 
@@ -51,6 +53,8 @@ std::string WithPort(const std::string& address, int port) {
 struct Servers {
   std::unique_ptr<grpc::Server> main;
   std::unique_ptr<grpc::Server> health;
+  // Accepts the main port's connections (null for a unix: address); destroyed first.
+  std::unique_ptr<ConnectionAcceptor> acceptor;
 
   void SetHealth(bool serving) {
     for (grpc::Server* server : {main.get(), health.get()}) {
@@ -62,6 +66,7 @@ struct Servers {
     }
   }
   void Shutdown(absl::Time deadline) {
+    if (acceptor != nullptr) acceptor->Stop();
     main->Shutdown(absl::ToChronoTime(deadline));
     if (health != nullptr) health->Shutdown(absl::ToChronoTime(absl::Now()));
   }
@@ -204,6 +209,19 @@ void ConfigureChannels(const ServerOptions& options, grpc::ServerBuilder* builde
                               TransportMetadataLimit(options.service.max_metadata_bytes));
 }
 
+int64_t OpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return static_cast<int64_t>(limit.rlim_cur);
+}
+
+// --max_connections, or what the open-file limit allows when it is 0.
+int MaxConnections(const ServerOptions& options) {
+  return options.max_connections > 0
+             ? options.max_connections
+             : ConnectionAcceptor::DerivedMaxConnections(OpenFileLimit());
+}
+
 // Where the servers listen, ports resolved.
 struct Listening {
   std::string main;
@@ -213,7 +231,8 @@ struct Listening {
 // Starts the main server (EaosService, EaosAdmin, health, reflection) and, with --health_listen,
 // the plaintext health-only one.
 absl::StatusOr<Listening> StartServers(const ServerOptions& options, EaosServiceImpl* service,
-                                         AdminServiceImpl* admin, Servers* servers) {
+                                         AdminServiceImpl* admin, observability::Metrics* metrics,
+                                         Servers* servers) {
   // gRPC's built-in health service encodes its messages itself, so nothing puts grpc.health.v1 into
   // the generated descriptor pool that reflection reads: touch it, or `grpcurl describe` and
   // reflection-driven calls of the health service fail with "Symbol not found".
@@ -225,14 +244,30 @@ absl::StatusOr<Listening> StartServers(const ServerOptions& options, EaosService
   if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen_address, *credentials, &port);
+  const auto cannot_listen = [&options] {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
+                                               " (--listen): is another process using the port?"));
+  };
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> grpc_acceptor;
+  if (absl::StartsWith(options.listen_address, "unix:")) {
+    builder.AddListeningPort(options.listen_address, *credentials, &port);
+  } else {
+    // TCP connections are accepted by our own thread, with a cap (acceptor.h).
+    absl::StatusOr<std::unique_ptr<ConnectionAcceptor>> acceptor =
+        ConnectionAcceptor::Listen(options.listen_address);
+    if (!acceptor.ok()) return cannot_listen();
+    servers->acceptor = std::move(*acceptor);
+    port = servers->acceptor->port();
+    grpc_acceptor = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, *credentials);
+  }
   ConfigureChannels(options, &builder);
   builder.RegisterService(service);
   builder.RegisterService(admin);
   servers->main = builder.BuildAndStart();
-  if (servers->main == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
-                                               " (--listen): is another process using the port?"));
+  if (servers->main == nullptr || port == 0) return cannot_listen();
+  if (servers->acceptor != nullptr) {
+    servers->acceptor->Start(std::move(grpc_acceptor), MaxConnections(options), metrics, Log);
   }
   Listening where{WithPort(options.listen_address, port), ""};
   if (!options.health_listen.empty()) {
@@ -296,6 +331,8 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
       .Int("max_metadata_bytes", options.service.max_metadata_bytes, 1024, 1 << 20)
       .Int("max_message_bytes", options.max_message_bytes, 1024, 1 << 30)
       .Int("max_concurrent_streams", options.max_concurrent_streams, 1, 65536)
+      .Int("max_connections", options.max_connections, 0, 1'000'000,
+           "(0: derived from the open-file limit)")
       .Duration("keepalive_time", options.keepalive_time, absl::Seconds(1), day,
                 /*infinite_ok=*/true)
       .Duration("keepalive_timeout", options.keepalive_timeout, absl::Seconds(1), hour)
@@ -361,7 +398,8 @@ int RunServer(const ServerOptions& options) {
   };
   AdminServiceImpl admin(&models, options.admin_reload, on_reload);
   Servers servers;
-  absl::StatusOr<Listening> listening = StartServers(options, &service, &admin, &servers);
+  absl::StatusOr<Listening> listening =
+      StartServers(options, &service, &admin, &metrics, &servers);
   if (!listening.ok()) {
     Log(std::string(listening.status().message()));
     return 1;
@@ -369,6 +407,22 @@ int RunServer(const ServerOptions& options) {
   // Tests and scripts read the ports from this line.
   Log(absl::StrCat("listening on ", listening->main, " ", metrics_at, " (", options.tls.mode(), ")",
                    listening->health.empty() ? "" : " health on ", listening->health));
+
+  if (!absl::StartsWith(options.listen_address, "unix:")) {
+    const int cap = MaxConnections(options);
+    const int64_t files = OpenFileLimit();
+    Log(absl::StrCat("connections: at most ", cap, " open on ", listening->main,
+                     options.max_connections > 0
+                         ? " (--max_connections)"
+                         : absl::StrCat(" (derived: open-file limit ", files, " - 128 - ",
+                                        files / 16, "; --max_connections sets it)"),
+                     "; more are closed at once"));
+    if (options.max_connections > ConnectionAcceptor::DerivedMaxConnections(files)) {
+      Log(absl::StrCat("warning: --max_connections=", options.max_connections,
+                       " leaves little of the open-file limit (", files,
+                       ") to the rest; past it, connections are refused as descriptors run out"));
+    }
+  }
 
   // Loads run on a thread of their own, so that a stop signal never waits for one: the main thread
   // only waits for events.

@@ -37,6 +37,10 @@ struct ServerOptions {
   // Calls open at once on one client connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); further
   // calls wait in the client until one ends.
   int max_concurrent_streams = 256;
+  // Connections open at once on the gRPC port (--listen); more are closed at once, unserved
+  // (acceptor.h). 0: derived from the open-file limit (ConnectionAcceptor::DerivedMaxConnections).
+  // Not applied to a unix: address.
+  int max_connections = 0;
   // Keepalive: the server pings a connection idle this long and closes it when the ping is not
   // answered within keepalive_timeout (dead peers, half-open TCP). Clients may ping at most every
   // min_client_ping_interval while no call is open; a client that pings more often gets a GOAWAY
