@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ std::pair<int, std::string> RunCommand(const std::string& command) {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::vector<std::string>& flags, absl::Duration ready_timeout,
-    const std::string& ready_text) {
+    const std::string& ready_text, int open_file_limit) {
   std::vector<std::string> args = {ServerBinary(), "--model_dir=" + DemoModelDir(),
                                    "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                    "--threads=2"};
@@ -53,6 +54,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     dup2(pipe_fds[1], STDOUT_FILENO);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
+    if (open_file_limit > 0) {
+      const rlimit limit{static_cast<rlim_t>(open_file_limit),
+                         static_cast<rlim_t>(open_file_limit)};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

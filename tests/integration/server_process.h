@@ -31,11 +31,12 @@ namespace eaos::testing {
 class ServerProcess {
  public:
   // `flags` are appended to the defaults (model dir = the demo model, loopback ports). Returns
-  // once the log shows `ready_text` (default: the model is SERVING).
+  // once the log shows `ready_text` (default: the model is SERVING). `open_file_limit` > 0 sets
+  // the server's RLIMIT_NOFILE, soft and hard (as `ulimit -n N; exec eaos-server` would).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::vector<std::string>& flags = {},
       absl::Duration ready_timeout = absl::Seconds(120),
-      const std::string& ready_text = "SERVING");
+      const std::string& ready_text = "SERVING", int open_file_limit = 0);
   ~ServerProcess();
 
   // "127.0.0.1:PORT" of the gRPC server and the metrics endpoint.
