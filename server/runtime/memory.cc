@@ -3,6 +3,7 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
+#include <cstring>
 #include <string>
 
 namespace eaos::runtime {
@@ -20,12 +21,13 @@ class CountingAllocator final : public c10::Allocator {
     tracker_ = tracker;
   }
 
-  c10::DataPtr allocate(size_t n) const override {
-    auto* base = static_cast<char*>(inner_->raw_allocate(n + kHeader));
-    *reinterpret_cast<size_t*>(base) = n;
-    tracker_->Add(static_cast<int64_t>(n));
-    char* data = base + kHeader;
-    return c10::DataPtr(data, data, &Free, c10::Device(c10::DeviceType::CPU));
+  // c10::Allocator::allocate() is const in LibTorch 1.13 and not in 2.x (2.7), which also made
+  // copy_data() pure virtual (1.13 has none). Both allocate() overloads are defined, without
+  // `override`: whichever the base class declares is overridden, and the class builds on both.
+  c10::DataPtr allocate(size_t n) const { return Allocate(n); }
+  c10::DataPtr allocate(size_t n) { return Allocate(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const {
+    if (count > 0) std::memcpy(dest, src, count);
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &Free; }
@@ -34,6 +36,14 @@ class CountingAllocator final : public c10::Allocator {
   static bool CanWrap(c10::Allocator* inner) { return inner->raw_deleter() != nullptr; }
 
  private:
+  static c10::DataPtr Allocate(size_t n) {
+    auto* base = static_cast<char*>(inner_->raw_allocate(n + kHeader));
+    *reinterpret_cast<size_t*>(base) = n;
+    tracker_->Add(static_cast<int64_t>(n));
+    char* data = base + kHeader;
+    return c10::DataPtr(data, data, &Free, c10::Device(c10::DeviceType::CPU));
+  }
+
   static void Free(void* data) {
     if (data == nullptr) return;
     char* base = static_cast<char*>(data) - kHeader;

@@ -30,6 +30,13 @@
 namespace eaos::runtime {
 namespace {
 
+#if EAOS_WITH_CUDA
+// StatType::AGGREGATE, the CUDA allocator's statistics over all pools: index 0 of each StatArray
+// in LibTorch 1.13 (c10::cuda::CUDACachingAllocator::StatType) and 2.x (c10::CachingAllocator::
+// StatType in 2.7: the enum moved, its values did not).
+constexpr size_t kAllPools = 0;
+#endif
+
 // The contract's outputs, each with its forward() name (ModelOutputs or const ModelOutputs).
 template <typename Outputs>
 auto NamedOutputs(Outputs& o) {
@@ -152,7 +159,7 @@ class TorchModel final : public Model {
     if (!device_.is_cuda()) return false;
     const int index = device_.has_index() ? device_.index() : 0;
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+    const size_t all = kAllPools;
     memory->allocated = stats.allocated_bytes[all].current;
     memory->reserved = stats.reserved_bytes[all].current;
     size_t free_bytes = 0, total_bytes = 0;
@@ -170,7 +177,7 @@ class TorchModel final : public Model {
 #if EAOS_WITH_CUDA
     if (device_.is_cuda()) {
       const int index = device_.has_index() ? device_.index() : 0;
-      const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+      const size_t all = kAllPools;
       c10::cuda::CUDACachingAllocator::resetPeakStats(index);
       const int64_t before =
           c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[all].current;
@@ -195,7 +202,7 @@ class TorchModel final : public Model {
       size_t free_bytes = 0, total_bytes = 0;
       if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return 0;
       const int index = device_.has_index() ? device_.index() : 0;
-      const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+      const size_t all = kAllPools;
       const int64_t reserved =
           c10::cuda::CUDACachingAllocator::getDeviceStats(index).reserved_bytes[all].current;
       const int64_t cap = static_cast<int64_t>(fraction * static_cast<double>(total_bytes));
