@@ -565,7 +565,9 @@ def main():
                         "--flood_s)")
     p.add_argument("--hpack_connections", type=int, default=2)
     p.add_argument("--recovery_max_s", type=float, default=60)
-    p.add_argument("--direct_rss_growth_mib", type=float, default=3072)
+    # 200,000 direct rapid-reset pairs kept 1.9-3.8 GiB in 12 runs on the shared 2-core machine
+    # (how much depends on how far the server falls behind): the bound only catches "unbounded".
+    p.add_argument("--direct_rss_growth_mib", type=float, default=6144)
     p.add_argument("--proxy_rss_growth_mib", type=float, default=64)
     p.add_argument("--proxy_p99_factor", type=float, default=5)
     p.add_argument("--proxy_p99_floor_ms", type=float, default=250)
