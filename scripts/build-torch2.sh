@@ -84,8 +84,8 @@ cmake --preset torch2 -DCMAKE_PREFIX_PATH="$torch_cmake" \
 # 3. Build everything the release suite runs.
 log "build ($JOBS jobs)"
 cmake --build --preset torch2 -j "$JOBS"
-if ldd "$build/bin/eaos-server" | grep -q 'libtorch_cpu.so.*/usr/lib'; then
-  log "eaos-server links Debian's libtorch_cpu, not the wheel's"
+if ! ldd "$build/bin/eaos-server" | grep -q "libtorch_cpu.so => $torch_prefix/lib/"; then
+  log "eaos-server does not load the wheel's libtorch_cpu: $(ldd "$build/bin/eaos-server" | grep libtorch_cpu)"
   exit 1
 fi
 log "eaos-server: $(ldd "$build/bin/eaos-server" | grep -E 'libtorch_cpu|libc10_cuda' | awk '{print $3}' | tr '\n' ' ')"
