@@ -489,14 +489,22 @@ class OverloadTest:
 
         # Memory over the overload: before the first overload phase, the peak of both, and after
         # the recovery (the end of the test).
+        # The allocator keeps most of the overload's peak working set (it grows with the offered
+        # rate: +36 to +77 MiB in four runs at 12.7k-43k offered/s), so the bound over the whole
+        # test is loose; a leak shows as growth while the recovery phase serves at a steady rate.
         start = phases[1].rss[0]
         peak = max(p.rss[1] for p in phases[1:])
         end = recovery.rss[2]
-        allowed = max(0.25 * start, 64 * 1024)
+        allowed = max(0.25 * start, 128 * 1024)
         self.check(end is not None and end - start <= allowed,
                    f"RSS flat: before overload {start / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB, "
                    f"end {end / 1024:.0f} MiB (growth {(end - start) / 1024:+.0f} MiB <= "
                    f"{allowed / 1024:.0f} MiB)")
+        r0, r2 = recovery.rss[0], recovery.rss[2]
+        self.check(r0 is not None and r2 is not None and r2 - r0 <= 16 * 1024,
+                   "no growth at a steady load: recovery phase "
+                   + (f"{r0 / 1024:.0f} -> {r2 / 1024:.0f} MiB (<= +16 MiB)"
+                      if r0 is not None and r2 is not None else "has no RSS samples"))
         self.rss = (start, peak, end, boot_rss)
 
         health = subprocess.run([a.client, f"--target={self.server.target}", "--health"],
