@@ -40,7 +40,6 @@ Standard library only (the honest caller runs in the client venv). A missing ngi
 (scripts/deps.d/60-proxy.sh installs it).
 """
 import argparse
-import ctypes
 import json
 import os
 import re
@@ -54,39 +53,17 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import children  # noqa: E402  (tests/support: child processes that die with the driver)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.abspath(os.path.join(HERE, "..", ".."))
 NGINX_CONF = os.path.join(SOURCE_DIR, "deploy", "components", "edge-proxy", "nginx.conf")
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) metrics on 127\.0\.0\.1:(\d+)")
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PR_SET_PDEATHSIG = 1
 ATTACKER_ADDRESS = "127.0.0.2"
 IDLE_CORES = 0.3
-
-_children = []
-
-
-def _die_with_parent():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def spawn(cmd, **kwargs):
-    proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, **kwargs)
-    _children.append(proc)
-    return proc
-
-
-def kill_children():
-    for proc in _children:
-        if proc.poll() is None:
-            proc.kill()
-    for proc in _children:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def free_port():
@@ -143,7 +120,7 @@ class Server:
         self._log = open(log_path, "w")
         cmd = [binary, f"--model_dir={model_dir}", "--listen=127.0.0.1:0",
                "--metrics_listen=127.0.0.1:0", *flags]
-        self.proc = spawn(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
+        self.proc = children.spawn(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -203,7 +180,7 @@ class Nginx:
         check = subprocess.run(cmd[:-2] + ["-t"], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             raise AssertionError(f"nginx -t refused {conf_path}:\n{check.stderr}")
-        self.proc = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.proc = children.spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -269,7 +246,7 @@ class HonestCalls:
     def __init__(self, python, target, work, name, seconds):
         self.path = os.path.join(work, f"honest-{name}.jsonl")
         self._out = open(self.path, "w")
-        self.proc = spawn([python, os.path.join(HERE, "honest_calls.py"), f"--target={target}",
+        self.proc = children.spawn([python, os.path.join(HERE, "honest_calls.py"), f"--target={target}",
                            f"--seconds={seconds}", "--stop_on_stdin_eof"],
                           stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.PIPE)
 
@@ -363,7 +340,7 @@ class FloodTest:
         t0 = time.monotonic()
         start = self.sampler.sample()
         flood = subprocess.run(self.flood_cmd(path, target, mode), capture_output=True, text=True,
-                               timeout=a.flood_s + 60, preexec_fn=_die_with_parent)
+                               timeout=a.flood_s + 60, preexec_fn=children.die_with_parent)
         t1 = time.monotonic()
         if flood.returncode != 0:
             honest.stop()
@@ -585,7 +562,7 @@ def main():
         test.failures.append(str(e))
         print(f"FAIL: {e}", flush=True)
     finally:
-        kill_children()
+        children.kill_children()
     report = table(test.rows, load_before, loadavg())
     print("\n" + report, flush=True)
     if args.markdown:

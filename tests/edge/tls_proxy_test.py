@@ -37,7 +37,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import h2_flood_test as edge  # noqa: E402  (Server, Nginx, spawn; standard library only)
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+import children  # noqa: E402
+import h2_flood_test as edge  # noqa: E402  (Server, Nginx; standard library only)
 from honest_calls import field, request  # noqa: E402
 
 SOURCE_DIR = edge.SOURCE_DIR
@@ -265,7 +267,7 @@ def main():
         test.failures.append(str(e))
         print(f"FAIL: {e}", flush=True)
     finally:
-        edge.kill_children()
+        children.kill_children()
     if test.failures:
         print(f"\n{len(test.failures)} check(s) failed (work folder {work}):", flush=True)
         for f in test.failures:

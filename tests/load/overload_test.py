@@ -37,7 +37,6 @@ PR_SET_PDEATHSIG, if this driver itself is killed).
 """
 import argparse
 import base64
-import ctypes
 import json
 import math
 import os
@@ -52,10 +51,12 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import children  # noqa: E402  (tests/support: child processes that die with the driver)
+
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) metrics on 127\.0\.0\.1:(\d+)")
 MIB = 1024 * 1024
-PR_SET_PDEATHSIG = 1
 
 # --- child processes ---------------------------------------------------------------------------
 
@@ -63,36 +64,10 @@ class Interrupted(Exception):
     pass
 
 
-_children = []
-
-
-def _die_with_parent():
-    """In the child before exec: SIGKILL when this driver dies (ctest's timeout kills only us)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def spawn(cmd, **kwargs):
-    proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, **kwargs)
-    _children.append(proc)
-    return proc
-
-
-def kill_children():
-    for proc in _children:
-        if proc.poll() is None:
-            proc.kill()
-    for proc in _children:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 def run(cmd, timeout, log_path):
     """Runs cmd to completion (killed after `timeout` s); stdout+stderr go to log_path."""
     with open(log_path, "w") as log:
-        proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = children.spawn(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -111,7 +86,7 @@ class Server:
         self._log = open(log_path, "w")
         cmd = [binary, f"--model_dir={model_dir}", "--listen=127.0.0.1:0",
                "--metrics_listen=127.0.0.1:0", *flags]
-        self.proc = spawn(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
+        self.proc = children.spawn(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -597,7 +572,7 @@ def main():
         test.failures.append(f"{type(e).__name__}: {e}")
         print(f"  [FAIL] {type(e).__name__}: {e}", flush=True)
     finally:
-        kill_children()
+        children.kill_children()
 
     phases, rss = test.phases, test.rss
     print()
