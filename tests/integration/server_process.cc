@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& ready_text, int open_file_limit) {
   std::vector<std::string> args = {ServerBinary(), "--model_dir=" + DemoModelDir(),
                                    "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-                                   "--threads=2"};
+                                   "--threads=1"};
   args.insert(args.end(), flags.begin(), flags.end());
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return absl::InternalError("pipe failed");
