@@ -54,7 +54,6 @@ class UnsentBudget {
   // The size of one result that came back; moves the estimate.
   void RecordResultBytes(int64_t bytes);
 
-  int64_t limit() const { return limit_; }
   int64_t held() const { return held_.load(std::memory_order_relaxed); }
   int64_t holders() const { return holders_.load(std::memory_order_relaxed); }
 

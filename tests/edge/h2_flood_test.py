@@ -55,13 +55,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import children  # noqa: E402  (tests/support: child processes that die with the driver)
+import procfs  # noqa: E402  (tests/support: RSS and CPU time from /proc)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.abspath(os.path.join(HERE, "..", ".."))
 NGINX_CONF = os.path.join(SOURCE_DIR, "deploy", "components", "edge-proxy", "nginx.conf")
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) metrics on 127\.0\.0\.1:(\d+)")
 MIB = 1024 * 1024
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ATTACKER_ADDRESS = "127.0.0.2"
 IDLE_CORES = 0.3
 
@@ -72,22 +72,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+rss_kib = procfs.rss_kib
 
 
 def cpu_seconds(pid):
+    """procfs.cpu_seconds, None once the process is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return procfs.cpu_seconds(pid)
     except OSError:
         return None
 
@@ -512,6 +503,19 @@ def table(rows, load_before, load_after):
     return "\n".join(lines)
 
 
+def finish(failures, work, keep_work):
+    """The end of an edge driver: the failed checks (exit 1, the work folder kept), or all passed
+    (the work folder removed unless kept)."""
+    if failures:
+        print(f"\n{len(failures)} check(s) failed (work folder {work}):", flush=True)
+        for f in failures:
+            print("  - " + f.splitlines()[0][:300])
+        sys.exit(1)
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\nall checks passed")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--server", required=True)
@@ -568,14 +572,7 @@ def main():
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report + "\n")
-    if test.failures:
-        print(f"\n{len(test.failures)} check(s) failed (work folder {work}):", flush=True)
-        for f in test.failures:
-            print("  - " + f.splitlines()[0][:300])
-        sys.exit(1)
-    if not args.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    print("\nall checks passed")
+    finish(test.failures, work, args.keep_work)
 
 
 if __name__ == "__main__":

@@ -268,14 +268,7 @@ def main():
         print(f"FAIL: {e}", flush=True)
     finally:
         children.kill_children()
-    if test.failures:
-        print(f"\n{len(test.failures)} check(s) failed (work folder {work}):", flush=True)
-        for f in test.failures:
-            print("  - " + f.splitlines()[0][:300])
-        sys.exit(1)
-    if not args.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    print("\nall checks passed")
+    edge.finish(test.failures, work, args.keep_work)
 
 
 if __name__ == "__main__":

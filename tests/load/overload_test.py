@@ -53,6 +53,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import children  # noqa: E402  (tests/support: child processes that die with the driver)
+import procfs  # noqa: E402  (tests/support: RSS and CPU time from /proc)
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+) metrics on 127\.0\.0\.1:(\d+)")
@@ -110,20 +111,11 @@ class Server:
 
     def rss_kib(self):
         """VmRSS in KiB, or None once the process is gone."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return None
+        return procfs.rss_kib(self.proc.pid)
 
     def cpu_seconds(self):
         """User + system CPU time the server has used so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return procfs.cpu_seconds(self.proc.pid)
 
     def counters(self):
         """The server's item counters, from /metrics."""
