@@ -33,27 +33,11 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v unshare >/dev/null || missing+=(util-linux)
 if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
 
-if [[ ! -x $venv/bin/python ]]; then
-  /usr/bin/python3 -m venv "$venv"
-fi
-
-stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-
-deps_stamp=$(stamp_of "$requirements")
-if [[ $(cat "$venv/.eaos-deps-stamp" 2>/dev/null) != "$deps_stamp" ]]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$deps_stamp" >"$venv/.eaos-deps-stamp"
-fi
-
+# shellcheck source=lib/python-venv.sh
+source "$repo/scripts/deps.d/lib/python-venv.sh"
+venv_create "$venv"
+venv_requirements "$venv" "$requirements"
 # The package: rebuilt when its sources or the proto change (ctest reinstalls it before testing).
-mapfile -t sources < <(cd "$repo" && find client/python/pyproject.toml client/python/setup.py \
-  client/python/src proto -type f \( -name '*.py' -o -name '*.toml' -o -name '*.proto' \) \
-  -not -path '*/_gen/*' -not -path '*/__pycache__/*' | sort)
-package_stamp=$( (cd "$repo" && stamp_of "${sources[@]}") )
-if [[ $(cat "$venv/.eaos-package-stamp" 2>/dev/null) != "$package_stamp" ]]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-    --no-build-isolation --force-reinstall "$repo/client/python"
-  echo "$package_stamp" >"$venv/.eaos-package-stamp"
-fi
+venv_client_package "$venv" "$repo"
 "$venv/bin/python" -c 'import eaos_client, grpc, pyspark, pyarrow, pandas' >/dev/null
 echo "40-python-client: $venv ready (pyspark $("$venv/bin/python" -c 'import pyspark; print(pyspark.__version__)'))"

@@ -8,25 +8,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 venv=${EAOS_PEERS_VENV:-$repo/build/peerenv}
 requirements=$repo/bench/peers/requirements.txt
-if [[ ! -x $venv/bin/python ]]; then
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-fi
-stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-deps_stamp=$(stamp_of "$requirements")
-if [[ $(cat "$venv/.eaos-deps-stamp" 2>/dev/null) != "$deps_stamp" ]]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$deps_stamp" >"$venv/.eaos-deps-stamp"
-fi
-# eaos-client, built without isolation by the grpcio-tools pinned above.
-mapfile -t sources < <(cd "$repo" && find client/python/pyproject.toml client/python/setup.py \
-  client/python/src proto -type f \( -name '*.py' -o -name '*.toml' -o -name '*.proto' \) \
-  -not -path '*/_gen/*' -not -path '*/__pycache__/*' | sort)
-package_stamp=$( (cd "$repo" && stamp_of "${sources[@]}") )
-if [[ $(cat "$venv/.eaos-package-stamp" 2>/dev/null) != "$package_stamp" ]]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-    --no-build-isolation --force-reinstall "$repo/client/python"
-  echo "$package_stamp" >"$venv/.eaos-package-stamp"
-fi
+# shellcheck source=lib/python-venv.sh
+source "$repo/scripts/deps.d/lib/python-venv.sh"
+venv_create "$venv" --system-site-packages
+venv_requirements "$venv" "$requirements"
+venv_client_package "$venv" "$repo"
 "$venv/bin/python" -c 'import torch, grpc, pyspark, pandas, pyarrow, eaos_client, numpy
 assert numpy.__version__ < "2"' >/dev/null
 echo "47-peers: $venv ready (torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'))"
