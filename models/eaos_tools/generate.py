@@ -51,9 +51,12 @@ from . import lexicon as L
 from .lexicon import NEG, NEU, POS
 
 SPLITS = ("train", "heldout")
-SLICES = ("no_diacritics", "teencode", "emoji", "negation", "multi_clause", "comparison",
+SLICES = ("no_diacritics", "teencode", "typo", "emoji", "negation", "multi_clause", "comparison",
           "heldout_phrasing", "no_tuple")
 TEENCODE_RATIO = 0.15
+TYPO_RATIO = 0.08  # comments with misspelt words (typos inside spans too)
+QUOTED_ENTITY_RATIO = 0.03  # '"Kịch bản" quá dở': the quotes are outside the span
+TOPIC_RATIO = 0.04  # "Về MC thì ...", "Riêng âm thanh thì ..."
 PARTIAL_DIACRITICS_RATIO = 0.05
 NOISE_RATIO = 0.08  # filler words before or after a clause
 NAMED_ENTITY_RATIO = 0.06  # people entities with a random name ("MC Tường Vy")
@@ -122,15 +125,52 @@ def _teencode(rng: random.Random, s: str, p: float = 0.6) -> str:
     return " ".join(out)
 
 
+_ONSET_SWAPS = (("tr", "ch"), ("ch", "tr"), ("s", "x"), ("x", "s"), ("gi", "d"), ("d", "gi"),
+                ("l", "n"), ("n", "l"), ("r", "d"))
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    """One misspelling of word: a repeated or swapped letter, a lost tone mark, a confused onset."""
+    r = rng.random()
+    letters = [i for i, ch in enumerate(word) if ch.isalpha()]
+    if not letters:
+        return word
+    if r < 0.3:
+        i = letters[-1]
+        return word[:i + 1] + word[i] + word[i + 1:]
+    if r < 0.55:
+        i = rng.choice(letters)
+        return word[:i] + strip_diacritics(word[i]) + word[i + 1:]
+    if r < 0.75 and len(word) >= 4:
+        i = rng.randrange(1, len(word) - 2)
+        if word[i].isalpha() and word[i + 1].isalpha():
+            return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word
+    for a, b in _ONSET_SWAPS:
+        head = word[:len(a)]
+        if head.lower() == a:
+            if head.isupper():
+                b = b.upper()
+            elif head[0].isupper():
+                b = b.capitalize()
+            return b + word[len(a):]
+    return word
+
+
+def _typos(rng: random.Random, s: str, p: float = 0.15) -> str:
+    return " ".join(_typo(rng, w) if w and rng.random() < p else w for w in s.split(" "))
+
+
 class _Comment:
     """A comment under construction: text segments, tuples with code point spans, slices."""
 
-    def __init__(self, rng: random.Random, split: str, teencode: bool):
+    def __init__(self, rng: random.Random, split: str, teencode: bool, typos: bool = False):
         if split not in SPLITS:
             raise ValueError("split must be one of %s, got %r" % (SPLITS, split))
         self.rng = rng
         self.heldout = split == "heldout" and rng.random() < HELDOUT_COMMENT_RATIO
         self.teencode = teencode
+        self.typos = typos
         self.parts: List[str] = []
         self.length = 0
         self.tuples: List[Dict] = []
@@ -142,6 +182,11 @@ class _Comment:
             t = _teencode(self.rng, s)
             if t != s:
                 self.slices.add("teencode")
+            s = t
+        if self.typos:
+            t = _typos(self.rng, s)
+            if t != s:
+                self.slices.add("typo")
             s = t
         b = self.length
         self.parts.append(s)
@@ -183,23 +228,44 @@ def _sentiment(rng: random.Random, allow_neutral: bool = True) -> str:
     return POS if r < 0.45 else (NEG if r < 0.85 else NEU)
 
 
-def _opinion(c: _Comment, lex: Dict, sentiment: str) -> str:
+_NEGATABLE: Dict[int, List[str]] = {}
+
+
+def _negatable(lex: Dict) -> List[str]:
+    """Negative words of lex whose negation reads as positive ("không tệ", "không hề hụt hơi"):
+    the listed ``neg_negatable`` ones and every one- or two-word negative word whose first word
+    is not in NOT_NEGATABLE_HEADS."""
+    words = _NEGATABLE.get(id(lex))
+    if words is None:
+        words = list(lex.get("neg_negatable", ()))
+        words += [w for w in lex["neg"] if len(w.split()) <= 2 and w not in words
+                  and w.split()[0] not in L.NOT_NEGATABLE_HEADS]
+        _NEGATABLE[id(lex)] = words
+    return words
+
+
+def _opinion(c: _Comment, lex: Dict, sentiment: str, shared: bool = False) -> Tuple[str, bool]:
+    """(opinion, negated) for lex's words; shared: some draws come from lexicon.SHARED."""
     rng = c.rng
+
+    def words(key):
+        return L.SHARED[key] if shared and rng.random() < L.SHARED_RATIO else lex[key]
+
     if sentiment == NEU:
-        return rng.choice(L.NEUTRAL)
+        return rng.choice(L.NEUTRAL), False
     if sentiment == POS:
-        if lex.get("neg_negatable") and rng.random() < 0.12:
+        if rng.random() < 0.15:
             c.slices.add("negation")
             pre, suf = rng.choice(L.NEGATORS_OF_NEG)
-            return pre + rng.choice(lex["neg_negatable"]) + suf
+            return pre + rng.choice(_negatable(lex)) + suf, True
         pre, suf = c.pick(L.INTENS_POS, L.INTENS_HELDOUT, 0.04)
-        return pre + rng.choice(lex["pos"]) + suf
+        return pre + rng.choice(words("pos")) + suf, False
     if rng.random() < 0.3:
         c.slices.add("negation")
         pre, suf = c.pick(L.NEGATORS, L.NEGATORS_HELDOUT, 0.08)
-        return pre + rng.choice(lex["pos"]) + suf
+        return pre + rng.choice(words("pos")) + suf, True
     pre, suf = c.pick(L.INTENS_NEG, L.INTENS_HELDOUT, 0.04)
-    return pre + rng.choice(lex["neg"]) + suf
+    return pre + rng.choice(words("neg")) + suf, False
 
 
 def _comparison(c: _Comment, lex: Dict, sentiment: str) -> Tuple[str, str]:
@@ -239,7 +305,7 @@ def _template(c: _Comment, first: bool) -> str:
 def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
     rng = c.rng
     group = L.GROUPS[group_name]
-    frame = rng.choice(group["frames"])
+    frame = rng.choices(group["frames"], [f.get("weight", 1.0) for f in group["frames"]])[0]
     aspect = frame.get("aspect", group["aspect"])
     # Neutral opinions are shared by all frames; a frame that overrides its group's aspect takes
     # none, so the aspect stays unambiguous.
@@ -255,21 +321,39 @@ def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
 
     if template == "opinion_first":
         sent = _sentiment(rng, allow_neutral)
-        op_span = c.add(_opinion(c, frame, sent))
+        op_span = c.add(_opinion(c, frame, sent, allow_neutral)[0])
         c.add(rng.choice(L.OPINION_FIRST_SEPS))
         c.tuple(c.add(ent), op_span, aspect, sent)
         return
 
     if template == "question":
         c.add("sao ")
-    ent_span = c.add(ent)
+    topic = template in ("basic", "two_ops") and rng.random() < TOPIC_RATIO
+    if topic:
+        c.add(rng.choice(["Về ", "Riêng ", "Còn về "]) if first else rng.choice(["về ", "riêng "]))
+    if template in ("basic", "two_ops") and rng.random() < QUOTED_ENTITY_RATIO:
+        q = rng.choice(['""', '“”', "''"])
+        c.add(q[0])
+        ent_span = c.add(ent)
+        c.add(q[1])
+    else:
+        ent_span = c.add(ent)
     c.add(" ")
-    mod = rng.choice(L.MODIFIERS)
+    mod = "thì " if topic else rng.choice(L.MODIFIERS)
     if mod and mod.strip() not in ent:
         c.add(mod)
     elif not named and rng.random() < NOISE_RATIO / 2:  # (a name's end must stay visible)
         c.add(_noise(rng) + " ")
     verb = rng.choice(frame["verbs"])
+    shared = allow_neutral  # frames that override the aspect keep their own words
+    first_op = None
+    if template in ("basic", "two_ops"):
+        # the first opinion is drawn before its verb: "bị" takes a negative word, "được cái" a
+        # positive one
+        sent0 = _sentiment(rng, allow_neutral)
+        first_op = (sent0,) + _opinion(c, frame, sent0, shared)
+        if not first_op[2] and rng.random() < L.VERB_RATIO and sent0 != NEU:
+            verb = rng.choice(L.NEG_VERBS if sent0 == NEG else L.POS_VERBS)
     if verb and template not in ("khong_nhung", "phai_noi_la"):
         c.add(verb + " ")
 
@@ -292,19 +376,32 @@ def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
         if template == "phai_noi_la":
             c.add("phải nói là ")
         sent = _sentiment(rng, allow_neutral)
-        c.tuple(ent_span, c.add(_opinion(c, frame, sent)), aspect, sent)
+        c.tuple(ent_span, c.add(_opinion(c, frame, sent, shared)[0]), aspect, sent)
         c.add(rng.choice(L.QUESTION_ENDS_HELDOUT) if template == "question"
               else " nên " + rng.choice(L.CONSEQUENCES_HELDOUT) if template == "nen" else "")
         return
 
+    if first_op is None:  # a comparison of a frame without neutral opinions
+        sent0 = _sentiment(rng, allow_neutral)
+        first_op = (sent0,) + _opinion(c, frame, sent0, shared)
     n_ops = 1 if template in ("basic", "comparison") else (2 if rng.random() < 0.85 else 3)
     prev = None
     for k in range(n_ops):
-        sent = _sentiment(rng, allow_neutral)
         if k:
-            c.add(rng.choice(L.INNER_JOINERS_CONTRAST if sent != prev else L.INNER_JOINERS))
-        c.tuple(ent_span, c.add(_opinion(c, frame, sent)), aspect, sent)
+            sent = _sentiment(rng, allow_neutral)
+            op, negated = _opinion(c, frame, sent, shared)
+            if sent == POS and prev == NEG and not negated and rng.random() < 0.25:
+                c.add(rng.choice(L.INNER_JOINERS_BUT_GOOD))
+            else:
+                c.add(rng.choice(L.INNER_JOINERS_CONTRAST if sent != prev else L.INNER_JOINERS))
+        else:
+            sent, op, negated = first_op
+        c.tuple(ent_span, c.add(op), aspect, sent)
         prev = sent
+    if n_ops == 1 and negated and sent == NEG and rng.random() < 0.25:
+        c.add(" " + rng.choice(L.NEGATED_TAILS))
+    elif rng.random() < L.POST_PARTICLE_RATIO:
+        c.add(" " + rng.choice(L.POST_PARTICLES))
 
 
 def _generic_clause(c: _Comment, first: bool) -> None:
@@ -312,7 +409,9 @@ def _generic_clause(c: _Comment, first: bool) -> None:
     if filler:
         c.add(filler if first else filler[0].lower() + filler[1:])
     sent = _sentiment(c.rng)
-    c.tuple(None, c.add(_opinion(c, L.GENERIC, sent)), "Chung", sent)
+    c.tuple(None, c.add(_opinion(c, L.GENERIC, sent)[0]), "Chung", sent)
+    if c.rng.random() < L.POST_PARTICLE_RATIO:
+        c.add(" " + c.rng.choice(L.POST_PARTICLES))
     c.clauses += 1
 
 
@@ -361,6 +460,8 @@ def _body(c: _Comment) -> None:
         if rng.random() < NOISE_RATIO:
             c.add(_noise(rng) + ", ")
         _entity_clause(c, g, first=(k == 0))
+        if rng.random() < L.REMARK_RATIO:
+            c.add(", " + rng.choice(L.REMARKS))
 
 
 def _ending(c: _Comment) -> None:
@@ -368,7 +469,7 @@ def _ending(c: _Comment) -> None:
     p = rng.choice(L.END_PUNCT)
     if p:
         c.add(p)
-    if rng.random() < 0.15:
+    if rng.random() < 0.25:
         c.add(" " + _emojis(rng))
     if rng.random() < 0.06:
         if not p or p[-1] not in ".!?":
@@ -378,7 +479,8 @@ def _ending(c: _Comment) -> None:
 
 def generate_one(rng: random.Random, idx: str, no_diacritics_ratio: float = 0.25,
                  split: str = "train") -> Dict:
-    c = _Comment(rng, split, teencode=rng.random() < TEENCODE_RATIO)
+    c = _Comment(rng, split, teencode=rng.random() < TEENCODE_RATIO,
+                 typos=rng.random() < TYPO_RATIO)
     _body(c)
     if c.tuples:
         _ending(c)
