@@ -276,7 +276,8 @@ def _comparison(c: _Comment, lex: Dict, sentiment: str) -> Tuple[str, str]:
     if sentiment == POS:
         adj, r = rng.choice(lex["pos"]), rng.random()
         if r < 0.6:
-            return adj + " hơn", (" " + ref if rng.random() < 0.75 else "")
+            return adj + " hơn", (" " + ref + rng.choice(["", "", "", " nhiều", " hẳn"])
+                                  if rng.random() < 0.75 else "")
         if r < 0.8:
             return adj + " hơn hẳn", " " + ref
         return adj + " hơn nhiều", " so với " + ref
@@ -330,7 +331,8 @@ def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
         c.add("sao ")
     topic = template in ("basic", "two_ops") and rng.random() < TOPIC_RATIO
     if topic:
-        c.add(rng.choice(["Về ", "Riêng ", "Còn về "]) if first else rng.choice(["về ", "riêng "]))
+        before, mod = rng.choice(L.TOPICS)
+        c.add(before if first else before.lower())
     if template in ("basic", "two_ops") and rng.random() < QUOTED_ENTITY_RATIO:
         q = rng.choice(['""', '“”', "''"])
         c.add(q[0])
@@ -339,7 +341,8 @@ def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
     else:
         ent_span = c.add(ent)
     c.add(" ")
-    mod = "thì " if topic else rng.choice(L.MODIFIERS)
+    if not topic:
+        mod = rng.choice(L.MODIFIERS)
     if mod and mod.strip() not in ent:
         c.add(mod)
     elif not named and rng.random() < NOISE_RATIO / 2:  # (a name's end must stay visible)
@@ -398,7 +401,7 @@ def _entity_clause(c: _Comment, group_name: str, first: bool) -> None:
             sent, op, negated = first_op
         c.tuple(ent_span, c.add(op), aspect, sent)
         prev = sent
-    if n_ops == 1 and negated and sent == NEG and rng.random() < 0.25:
+    if n_ops == 1 and negated and rng.random() < 0.25:
         c.add(" " + rng.choice(L.NEGATED_TAILS))
     elif rng.random() < L.POST_PARTICLE_RATIO:
         c.add(" " + rng.choice(L.POST_PARTICLES))

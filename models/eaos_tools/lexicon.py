@@ -301,7 +301,8 @@ INTENS_NEG = nfc([("", "")] * 8 + [
     ("", " kinh khủng"), ("", " ghê"), ("ngày càng ", ""), ("", " vãi"), ("hơi bị ", ""),
     ("", " quá mức"), ("khá là ", ""), ("", " thiệt"), ("rất là ", ""), ("", " quá xá"),
     ("", " thật sự"), ("", " vô cùng"), ("", " kinh"), ("quá trời ", ""),
-    ("", " cực"), ("hơi hơi ", "")])
+    ("", " cực"), ("hơi hơi ", ""), ("", " không chịu được"), ("", " không chịu nổi"),
+    ("", " hết chịu nổi")])
 INTENS_HELDOUT = nfc([("", " dã man"), ("hết sức ", ""), ("", " hết nấc")])
 
 NEGATORS = nfc([("không ", ""), ("không ", ""), ("chẳng ", ""), ("không ", " lắm"),
@@ -336,6 +337,8 @@ MODIFIERS = nfc(["", "", "", "", "", "", "", "", "hôm nay ", "lần này ", "h�
                  "nói chung ", "thì đúng là "])
 # Verbs outside the span that take one sentiment: "bị" before a negative word ("âm thanh bị rè"),
 # "được cái" before a positive one ("MC được cái dễ thương").
+# Topic frames around an entity, outside the spans: "Về MC thì ...", "chỉ có sân khấu là đẹp".
+TOPICS = nfc([("Về ", "thì "), ("Riêng ", "thì "), ("Chỉ có ", "là ")])
 NEG_VERBS = nfc(["bị", "bị", "nghe bị", "bị cái"])
 POS_VERBS = nfc(["được cái", "được cái là"])
 VERB_RATIO = 0.1
